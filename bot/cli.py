@@ -1,0 +1,282 @@
+"""The `textbot` command line."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from bot.db import create_db_engine, current_revision, new_session, upgrade_database
+from bot.settings import Settings, SettingsError, load_settings
+from models.access import InvalidPrincipal, grant_line, revoke_line
+from models.contacts import find_contact_by_phone, get_or_create_contact, rename_contact
+from models.lines import LineError, create_line, find_line_by_number, list_lines
+from models.phone import InvalidPhoneNumber, format_phone, parse_phone
+
+app = typer.Typer(help="Business texting from Slack.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+lines_app = typer.Typer(help="Lines: business numbers and who may use them.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contacts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(lines_app, name="lines")
+app.add_typer(contacts_app, name="contacts")
+
+TeamOption = Annotated[
+    str | None,
+    typer.Option("--team", help="Slack team id (T...); default SLACK_TEAM_ID or the bot token's."),
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"textbot: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+def session(config: Settings) -> Session:
+    return new_session(create_db_engine(config.database_url))
+
+
+def resolve_team(config: Settings, team: str | None) -> str:
+    if team or config.slack_team_id:
+        return team or config.slack_team_id or ""
+    if not config.slack_bot_token:
+        fail("which Slack workspace? Pass --team T..., or set SLACK_TEAM_ID or SLACK_BOT_TOKEN", 2)
+    from bot.slack_app import build_web_client
+
+    try:
+        return str(build_web_client(config).auth_test()["team_id"])
+    except SlackApiError as exc:
+        fail(f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')}); pass --team T...")
+    except Exception as exc:
+        fail(f"could not reach Slack to learn the team id ({exc}); pass --team T...")
+
+
+def phone_or_fail(text: str, config: Settings) -> str:
+    try:
+        return parse_phone(text, region=config.default_region)
+    except InvalidPhoneNumber as exc:
+        fail(str(exc))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+) -> None:
+    """Serve Slack (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and the Twilio webhooks."""
+    import uvicorn
+
+    from bot.runtime import Runtime
+    from bot.server import create_asgi_app
+
+    config = settings()
+    try:
+        config.check_for_serving()
+    except SettingsError as exc:
+        fail(str(exc), 2)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    engine = create_db_engine(config.database_url)
+    try:
+        revision = current_revision(engine)
+    except OperationalError as exc:
+        fail(f"cannot open the database {config.database_url}: {exc.orig}")
+    if revision is None:
+        fail("the database has no tables yet: run `textbot db upgrade` first")
+    engine.dispose()
+    try:
+        runtime = Runtime(config, port=port)
+    except BoltError as exc:
+        fail(f"Slack refused SLACK_BOT_TOKEN: {exc}", 2)
+    socket_handler = None
+    if config.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        socket_handler = SocketModeHandler(runtime.bolt_app, config.slack_app_token)
+        socket_handler.connect()
+        typer.echo("Connected to Slack in Socket Mode.", err=True)
+    try:
+        uvicorn.run(create_asgi_app(runtime), host=host, port=port, log_level="info")
+    finally:
+        if socket_handler is not None:
+            socket_handler.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the current schema (an empty one is created)."""
+    config = settings()
+    try:
+        upgrade_database(config.database_url)
+    except OperationalError as exc:
+        fail(f"cannot open the database {config.database_url}: {exc.orig}")
+    typer.echo("Database is up to date.")
+
+
+@lines_app.command("add")
+def lines_add(
+    number: str,
+    name: Annotated[str, typer.Option(help="What people call the line, e.g. Sales.")],
+    channel: Annotated[str, typer.Option(help="Slack channel id (C...) that mirrors it.")],
+    team: TeamOption = None,
+) -> None:
+    """Add a line: a business number mirrored into a Slack channel."""
+    config = settings()
+    phone = phone_or_fail(number, config)
+    team_id = resolve_team(config, team)
+    with session(config) as db, db.begin():
+        try:
+            line = create_line(
+                session=db, team_id=team_id, number=phone, name=name, channel_id=channel
+            )
+        except LineError as exc:
+            fail(str(exc))
+        typer.echo(f"Added line {line.name} ({format_phone(line.number)}) in {line.channel_id}.")
+
+
+def _line_or_fail(db: Session, number: str, config: Settings):  # type: ignore[no-untyped-def]
+    line = find_line_by_number(session=db, number=phone_or_fail(number, config))
+    if line is None:
+        fail(f"there is no line {number}; see `textbot lines list`")
+    return line
+
+
+@lines_app.command("grant")
+def lines_grant(
+    number: str,
+    principals: Annotated[
+        list[str], typer.Argument(help="Slack user ids (U...) or groups (S...).")
+    ],
+) -> None:
+    """Let users or user groups use a line."""
+    config = settings()
+    with session(config) as db, db.begin():
+        line = _line_or_fail(db, number, config)
+        try:
+            added = grant_line(session=db, line=line, principals=principals, granted_by="cli")
+        except InvalidPrincipal as exc:
+            fail(str(exc))
+    already = [p for p in principals if p not in added]
+    typer.echo(f"Granted {line.name} to {', '.join(added) or 'nobody new'}.")
+    if already:
+        typer.echo(f"Already had it: {', '.join(already)}.")
+
+
+@lines_app.command("revoke")
+def lines_revoke(
+    number: str,
+    principals: Annotated[
+        list[str], typer.Argument(help="Slack user ids (U...) or groups (S...).")
+    ],
+) -> None:
+    """Take a line away from users or user groups."""
+    config = settings()
+    with session(config) as db, db.begin():
+        line = _line_or_fail(db, number, config)
+        try:
+            removed = revoke_line(session=db, line=line, principals=principals)
+        except InvalidPrincipal as exc:
+            fail(str(exc))
+    missing = [p for p in principals if p not in removed]
+    typer.echo(f"Revoked {line.name} from {', '.join(removed) or 'nobody'}.")
+    if missing:
+        typer.echo(f"Did not have it: {', '.join(missing)}.")
+
+
+@lines_app.command("list")
+def lines_list() -> None:
+    """List the lines with their channels and grants."""
+    config = settings()
+    with session(config) as db:
+        rows = list_lines(session=db)
+    if not rows:
+        typer.echo(
+            "No lines yet. Add one with `textbot lines add NUMBER --name NAME --channel C...`."
+        )
+        return
+    for line, grants in rows:
+        state = "" if line.active else " (inactive)"
+        typer.echo(
+            f"{format_phone(line.number)}  {line.name}{state}  team {line.team_id}  "
+            f"channel {line.channel_id}  access: {', '.join(grants) or 'nobody'}"
+        )
+
+
+@contacts_app.command("add")
+def contacts_add(
+    number: str,
+    name: Annotated[str | None, typer.Option(help="The contact's name.")] = None,
+    team: TeamOption = None,
+) -> None:
+    """Add a contact, or rename the one with this number."""
+    config = settings()
+    phone = phone_or_fail(number, config)
+    team_id = resolve_team(config, team)
+    with session(config) as db, db.begin():
+        existing = find_contact_by_phone(session=db, team_id=team_id, phone=phone)
+        if existing is not None:
+            rename_contact(session=db, contact=existing, name=name)
+            typer.echo(f"Updated contact {format_phone(phone)}: {name or '(no name)'}.")
+        else:
+            get_or_create_contact(session=db, team_id=team_id, phone=phone, name=name)
+            typer.echo(f"Added contact {format_phone(phone)}: {name or '(no name)'}.")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: phone,name")],
+    team: TeamOption = None,
+) -> None:
+    """Import contacts from a CSV file with columns phone,name; reports skipped rows."""
+    config = settings()
+    team_id = resolve_team(config, team)
+    added = updated = 0
+    skipped: list[str] = []
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = {c.strip().lower() for c in reader.fieldnames or []}
+        if "phone" not in columns:
+            fail(f"{file} has no 'phone' column; the first row must be: phone,name")
+        with session(config) as db, db.begin():
+            for row_number, raw in enumerate(reader, start=2):
+                row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+                try:
+                    phone = parse_phone(row.get("phone", ""), region=config.default_region)
+                except InvalidPhoneNumber as exc:
+                    skipped.append(f"row {row_number}: {exc}")
+                    continue
+                name = row.get("name") or None
+                existing = find_contact_by_phone(session=db, team_id=team_id, phone=phone)
+                if existing is None:
+                    get_or_create_contact(session=db, team_id=team_id, phone=phone, name=name)
+                    added += 1
+                elif name and name != existing.name:
+                    rename_contact(session=db, contact=existing, name=name)
+                    updated += 1
+    typer.echo(f"Imported {added} new contact(s), updated {updated}, skipped {len(skipped)}.")
+    for reason in skipped:
+        typer.echo(f"  skipped {reason}")
+
+
+def main() -> None:
+    app(prog_name="textbot")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

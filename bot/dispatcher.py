@@ -1,0 +1,186 @@
+"""The outbox dispatcher: sends due deliveries through the SMS gateway at each line's pace."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from bot.sms_gateway import SendFailed, TwilioGateway
+from models.deliveries import (
+    claim_next_delivery,
+    find_lines_with_due_deliveries,
+    next_due_time,
+    record_accepted,
+    record_failure,
+    record_retry,
+    take_send_slot,
+)
+from models.tables import Delivery, DeliveryStatus, Line, Message
+from models.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 300
+# A claimed delivery with no recorded outcome after this long is asked about (the process
+# that claimed it died, or the provider never answered).
+UNCONFIRMED_AFTER = timedelta(seconds=60)
+
+
+def backoff_seconds(attempt: int) -> float:
+    """2, 4, 8, ... seconds (with jitter so retries from many rows do not line up)."""
+    return min(2.0**attempt, MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        gateway: TwilioGateway,
+        max_attempts: int = 8,
+        on_change: Callable[[], None] = lambda: None,
+        concurrency: int = 8,
+    ):
+        self.engine = engine
+        self.gateway = gateway
+        self.max_attempts = max_attempts
+        self.on_change = on_change
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="send")
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def step(self) -> float | None:
+        """Claim one delivery per line whose pace allows a send now, send them, and say
+        when to look again."""
+        now = utcnow()
+        with self._session() as session:
+            lines = find_lines_with_due_deliveries(session=session, now=now)
+        claimed: list[tuple[Line, Delivery, str]] = []
+        for line in lines:
+            with self._session() as session:
+                if not take_send_slot(session=session, line=line, now=now):
+                    session.rollback()
+                    continue
+                delivery = claim_next_delivery(session=session, line_id=line.id or 0, now=now)
+                if delivery is None:
+                    session.rollback()  # gives the slot back
+                    continue
+                message = session.get(Message, delivery.message_id)
+                assert message is not None
+                session.commit()
+                claimed.append((line, delivery, message.body))
+        if claimed:
+            list(self._pool.map(lambda job: self._send(*job), claimed))
+            self.on_change()
+            return 0
+        with self._session() as session:
+            due = next_due_time(session=session)
+        return None if due is None else max((due - utcnow()).total_seconds(), 0.01)
+
+    def _send(self, line: Line, delivery: Delivery, body: str) -> None:
+        try:
+            accepted = self.gateway.send(
+                to=delivery.to_phone,
+                body=body,
+                from_number=line.number,
+                messaging_service_sid=line.messaging_service_sid,
+            )
+        except SendFailed as failure:
+            self._record_failure(delivery, failure)
+            return
+        except Exception:
+            logger.exception("delivery %s: unexpected error while sending", delivery.id)
+            self._record_failure(
+                delivery,
+                SendFailed("internal error while sending", transient=True, maybe_sent=True),
+            )
+            return
+        logger.info("delivery %s accepted as %s (%s)", delivery.id, accepted.sid, accepted.status)
+        with self._session() as session, session.begin():
+            record_accepted(
+                session=session,
+                delivery=session.get_one(Delivery, delivery.id),
+                provider_sid=accepted.sid,
+                status=accepted.status,
+            )
+
+    def _record_failure(self, delivery: Delivery, failure: SendFailed) -> None:
+        if failure.maybe_sent:
+            # Left claimed: reconcile() asks the provider before anything is sent again.
+            logger.warning("delivery %s: outcome unknown (%s)", delivery.id, failure.text)
+            return
+        with self._session() as session, session.begin():
+            row = session.get_one(Delivery, delivery.id)
+            if failure.transient and delivery.attempts < self.max_attempts:
+                delay = backoff_seconds(delivery.attempts)
+                logger.warning(
+                    "delivery %s: %s; retrying in %.0fs", delivery.id, failure.text, delay
+                )
+                record_retry(
+                    session=session,
+                    delivery=row,
+                    retry_at=utcnow() + timedelta(seconds=delay),
+                    error_text=failure.text,
+                    error_code=failure.code,
+                )
+            else:
+                if failure.transient:
+                    failure.text = f"gave up after {delivery.attempts} attempts: {failure.text}"
+                logger.warning("delivery %s failed: %s", delivery.id, failure.text)
+                record_failure(
+                    session=session, delivery=row, error_text=failure.text, error_code=failure.code
+                )
+
+    def reconcile(self) -> int:
+        """Settle deliveries claimed long ago with no outcome: if the provider has the
+        message, record it; otherwise put the delivery back in the outbox."""
+        cutoff = utcnow() - UNCONFIRMED_AFTER
+        with self._session() as session:
+            stuck = session.exec(
+                select(Delivery, Line, Message)
+                .join(Line, col(Line.id) == Delivery.line_id)
+                .join(Message, col(Message.id) == Delivery.message_id)
+                .where(Delivery.status == DeliveryStatus.SENDING, col(Delivery.claimed_at) < cutoff)
+                .limit(100)
+            ).all()
+        settled = 0
+        for delivery, line, message in stuck:
+            try:
+                found = self.gateway.find_sent(
+                    to=delivery.to_phone,
+                    body=message.body,
+                    from_number=line.number,
+                    since=delivery.claimed_at or cutoff,
+                )
+            except Exception:
+                logger.exception("delivery %s: could not ask the provider", delivery.id)
+                continue
+            with self._session() as session, session.begin():
+                row = session.get_one(Delivery, delivery.id)
+                if found is not None:
+                    record_accepted(
+                        session=session, delivery=row, provider_sid=found.sid, status=found.status
+                    )
+                else:
+                    session.execute(
+                        update(Delivery)
+                        .where(
+                            col(Delivery.id) == delivery.id,
+                            col(Delivery.status) == DeliveryStatus.SENDING,
+                        )
+                        .values(status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+                    )
+            settled += 1
+        if settled:
+            self.on_change()
+        return settled
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,111 @@
+"""Wires the running bot: engine, gateways, Bolt app, background workers, scheduler."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
+
+from bot.db import create_db_engine, new_session
+from bot.dispatcher import Dispatcher
+from bot.mirror import SlackMirror
+from bot.settings import Settings
+from bot.slack_app import build_bolt_app, build_web_client
+from bot.sms_gateway import TwilioGateway
+from bot.sms_simulator import SimulatedCarrier
+from bot.workers import WorkerLoop
+from handlers.deps import HandlerDeps
+from handlers.slack.access import refresh_stale_usergroups
+from models.tables import Line
+
+logger = logging.getLogger(__name__)
+
+SIMULATOR_PATH = "/dev-phone/api"
+
+
+class Runtime:
+    """Everything one `textbot serve` process runs besides the HTTP server itself."""
+
+    def __init__(self, settings: Settings, *, port: int):
+        self.settings = settings
+        local_url = f"http://127.0.0.1:{port}"
+        self.public_url = settings.public_url or local_url
+        self.engine = create_db_engine(settings.database_url)
+
+        if settings.uses_twilio:
+            self.simulator = None
+            account_sid = settings.twilio_account_sid or ""
+            auth_token = settings.twilio_auth_token or ""
+            api_url = settings.twilio_api_url
+        else:
+            self.simulator = SimulatedCarrier()
+            account_sid, auth_token = self.simulator.account_sid, self.simulator.auth_token
+            api_url = local_url + SIMULATOR_PATH
+            logger.warning("no Twilio credentials: texts go to the built-in SMS simulator")
+        self.twilio_auth_token = auth_token
+        self.gateway = TwilioGateway(
+            account_sid=account_sid,
+            auth_token=auth_token,
+            api_url=api_url,
+            status_callback_url=f"{self.public_url}/twilio/status",
+            timeout=settings.twilio_timeout_seconds,
+        )
+
+        self.slack_client = build_web_client(settings)
+        self.deps = HandlerDeps(
+            new_session=lambda: new_session(self.engine),
+            default_region=settings.default_region,
+            usergroup_max_age=timedelta(seconds=settings.usergroup_cache_seconds),
+            work_queued=self.wake_workers,
+        )
+        self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
+
+        self.dispatcher = Dispatcher(
+            engine=self.engine,
+            gateway=self.gateway,
+            max_attempts=settings.max_send_attempts,
+            on_change=self.wake_mirror,
+        )
+        self.mirror = SlackMirror(engine=self.engine, client=self.slack_client)
+        poll = settings.dispatcher_poll_seconds
+        self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)
+        self.mirror_loop = WorkerLoop("slack-mirror", self.mirror.step, poll_seconds=poll)
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.scheduler.add_job(
+            self.dispatcher.reconcile, "interval", seconds=30, id="reconcile", coalesce=True
+        )
+        self.scheduler.add_job(
+            self.refresh_usergroups,
+            "interval",
+            seconds=max(settings.usergroup_cache_seconds // 2, 30),
+            id="usergroups",
+            coalesce=True,
+        )
+
+    def wake_workers(self) -> None:
+        self.dispatcher_loop.wake()
+        self.mirror_loop.wake()
+
+    def wake_mirror(self) -> None:
+        self.mirror_loop.wake()
+
+    def refresh_usergroups(self) -> None:
+        with new_session(self.engine) as session:
+            teams = set(session.execute(select(Line.team_id).distinct()).scalars())
+        for team_id in teams:
+            refresh_stale_usergroups(deps=self.deps, client=self.slack_client, team_id=team_id)
+
+    def start(self) -> None:
+        self.dispatcher_loop.start()
+        self.mirror_loop.start()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        self.dispatcher_loop.stop()
+        self.mirror_loop.stop()
+        self.dispatcher.close()
+        self.mirror.close()
+        self.engine.dispose()

@@ -1,0 +1,141 @@
+"""The one settings object: environment variables, and a `.env` file beside the process."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+import phonenumbers
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SLACK_APP_HELP = (
+    "create the Slack app from manifest.yml (api.slack.com/apps > Create New App > From a "
+    "manifest), install it to your workspace and put the value in .env"
+)
+
+# What to tell an operator for each setting that is missing or malformed.
+HOW_TO_GET = {
+    "slack_bot_token": f"the Bot User OAuth Token (xoxb-...): {SLACK_APP_HELP}",
+    "slack_signing_secret": f"the app's Signing Secret (Basic Information page): {SLACK_APP_HELP}",
+    "slack_app_token": "an app-level token (xapp-...) with connections:write, from the app's "
+    "Basic Information page",
+    "twilio_account_sid": "the Account SID (AC...) from the Twilio console, or leave both "
+    "Twilio settings unset to use the built-in SMS simulator",
+    "twilio_auth_token": "the Auth Token from the Twilio console, or leave both Twilio "
+    "settings unset to use the built-in SMS simulator",
+    "public_url": "the external https URL Twilio reaches this server at, e.g. "
+    "https://textbot.example.com",
+    "database_url": "a SQLAlchemy URL such as sqlite:///textbot.db or "
+    "postgresql+psycopg://user@host/db",
+    "default_region": "a two-letter ISO country code such as US or GB",
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line an operator can act on."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_team_id: str | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_timeout_seconds: float = 10.0
+
+    public_url: str | None = None
+    database_url: str = "sqlite:///textbot.db"
+    default_region: str = "US"
+
+    usergroup_cache_seconds: int = 300
+    dispatcher_poll_seconds: float = 1.0
+    max_send_attempts: int = 8
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # WebClient joins base_url and method name without adding a slash.
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("twilio_api_url", "public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: str | None) -> str | None:
+        if value and not value.startswith("xoxb-"):
+            raise ValueError("must start with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: str | None) -> str | None:
+        if value and not value.startswith("xapp-"):
+            raise ValueError("must start with xapp-")
+        return value
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid_shape(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
+            raise ValueError("must be AC followed by 32 hexadecimal characters")
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows")
+        return region
+
+    @cached_property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @cached_property
+    def uses_twilio(self) -> bool:
+        return bool(self.twilio_account_sid or self.twilio_auth_token)
+
+    def check_for_serving(self) -> None:
+        """Raise SettingsError naming the first setting `textbot serve` cannot run without."""
+        if not self.slack_bot_token:
+            raise _missing("slack_bot_token")
+        if not self.socket_mode and not self.slack_signing_secret:
+            raise SettingsError(
+                "SLACK_SIGNING_SECRET is not set (needed in HTTP mode; set SLACK_APP_TOKEN "
+                f"for Socket Mode instead): {HOW_TO_GET['slack_signing_secret']}"
+            )
+        if self.uses_twilio:
+            for name in ("twilio_account_sid", "twilio_auth_token", "public_url"):
+                if not getattr(self, name):
+                    raise SettingsError(
+                        f"{name.upper()} is not set (needed with Twilio): {HOW_TO_GET[name]}"
+                    )
+
+
+def _missing(name: str) -> SettingsError:
+    return SettingsError(f"{name.upper()} is not set: {HOW_TO_GET[name]}")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one actionable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        reason = error["msg"].removeprefix("Value error, ")
+        hint = HOW_TO_GET.get(name, "")
+        raise SettingsError(
+            f"{name.upper()} is malformed ({reason})" + (f": expected {hint}" if hint else "")
+        ) from None

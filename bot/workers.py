@@ -1,0 +1,54 @@
+"""Background loops that drain the database's work queues (outbox, Slack mirror).
+
+Each loop runs `step()` until it reports nothing left, then sleeps until woken (a handler
+queued work in this process), until the step's own due time, or for the poll interval
+(work queued by another process, or retries coming due).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+# A step returns how long to sleep before the next one: 0 to go on at once, None to wait
+# for a wake-up or the poll interval.
+Step = Callable[[], float | None]
+
+
+class WorkerLoop:
+    def __init__(self, name: str, step: Step, *, poll_seconds: float = 1.0):
+        self.name = name
+        self._step = step
+        self._poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                delay = self._step()
+            except Exception:
+                logger.exception("%s step failed; retrying after a pause", self.name)
+                delay = self._poll_seconds
+            if delay == 0:
+                continue
+            timeout = self._poll_seconds if delay is None else min(delay, self._poll_seconds)
+            self._wake.wait(timeout)

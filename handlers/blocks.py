@@ -1,0 +1,212 @@
+"""Block Kit builders: pure functions from rows to Slack payloads, no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from handlers import ids
+from models.phone import format_phone
+from models.tables import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Delivery,
+    DeliveryStatus,
+    Line,
+    Message,
+    MessageDirection,
+)
+
+Block = dict[str, Any]
+
+_OPTION_TEXT_LIMIT = 75
+
+_STATUS_LABELS = {
+    DeliveryStatus.PENDING: ":hourglass_flowing_sand: Sending",
+    DeliveryStatus.SENDING: ":hourglass_flowing_sand: Sending",
+    DeliveryStatus.QUEUED: ":outbox_tray: Sent to carrier",
+    DeliveryStatus.SENT: ":white_check_mark: Sent",
+    DeliveryStatus.DELIVERED: ":white_check_mark: Delivered",
+    DeliveryStatus.UNDELIVERED: ":x: Not delivered",
+    DeliveryStatus.FAILED: ":x: Failed",
+    DeliveryStatus.CANCELED: ":no_entry_sign: Canceled",
+}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn needs only these three escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def contact_label(contact: Contact) -> str:
+    number = format_phone(contact.phone)
+    return f"{contact.name} ({number})" if contact.name else number
+
+
+def line_label(line: Line) -> str:
+    return f"{line.name} ({format_phone(line.number)})"
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    if len(text) > _OPTION_TEXT_LIMIT:
+        text = text[: _OPTION_TEXT_LIMIT - 1] + "…"
+    return {"text": _plain(text), "value": value}
+
+
+def build_line_option(line: Line) -> dict[str, Any]:
+    return _option(line_label(line), str(line.id))
+
+
+def build_contact_option(contact: Contact) -> dict[str, Any]:
+    return _option(contact_label(contact), f"{ids.CONTACT_OPTION_PREFIX}{contact.id}")
+
+
+def build_new_number_option(phone: str) -> dict[str, Any]:
+    return _option(f"{format_phone(phone)} (new contact)", f"{ids.NEW_NUMBER_OPTION_PREFIX}{phone}")
+
+
+def build_new_conversation_modal(
+    *, lines: Sequence[Line], private_metadata: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The /text modal, Conversation kind: line, one recipient, message."""
+    line_select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": ids.LINE_ACTION,
+        "placeholder": _plain("Choose a line"),
+        "options": [build_line_option(line) for line in lines[:100]],
+    }
+    if len(lines) == 1:
+        line_select["initial_option"] = build_line_option(lines[0])
+    return {
+        "type": "modal",
+        "callback_id": ids.NEW_CONVERSATION_VIEW,
+        "title": _plain("New conversation"),
+        "submit": _plain("Send"),
+        "close": _plain("Cancel"),
+        "private_metadata": json.dumps(private_metadata or {}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.LINE_BLOCK,
+                "label": _plain("From line"),
+                "element": line_select,
+            },
+            {
+                "type": "input",
+                "block_id": ids.RECIPIENT_BLOCK,
+                "label": _plain("To"),
+                "hint": _plain("Type a name or a phone number; a new number becomes a contact."),
+                "element": {
+                    "type": "external_select",
+                    "action_id": ids.RECIPIENT_ACTION,
+                    "placeholder": _plain("Name or number"),
+                    "min_query_length": 1,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": ids.MESSAGE_BLOCK,
+                "label": _plain("Message"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ids.MESSAGE_ACTION,
+                    "multiline": True,
+                    "max_length": 1600,
+                    "placeholder": _plain("Your text message"),
+                },
+            },
+        ],
+    }
+
+
+def build_sent_confirmation(*, line: Line, contact: Contact, created: bool) -> dict[str, Any]:
+    """What the modal turns into once a text is accepted."""
+    what = "A new conversation" if created else "The conversation"
+    return {
+        "type": "modal",
+        "title": _plain("Text on its way"),
+        "close": _plain("Done"),
+        "blocks": [
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    f":outbox_tray: Your text to *{escape(contact_label(contact))}* is on its "
+                    f"way from *{escape(line_label(line))}*.\n{what} with them is in "
+                    f"<#{line.channel_id}>: replies will appear in its thread."
+                ),
+            }
+        ],
+    }
+
+
+def build_conversation_parent(
+    *, conversation: Conversation, line: Line, contact: Contact | None
+) -> tuple[str, list[Block]]:
+    """The conversation's parent message in the line's channel: (fallback text, blocks)."""
+    who = escape(contact_label(contact)) if contact else "Group conversation"
+    is_open = conversation.status == ConversationStatus.OPEN
+    status = ":large_green_circle: Open" if is_open else ":white_circle: Closed"
+    if not is_open and conversation.closed_by:
+        status += f" by <@{conversation.closed_by}>"
+    button = (
+        {
+            "type": "button",
+            "action_id": ids.CLOSE_CONVERSATION_ACTION,
+            "text": _plain("Close"),
+            "value": str(conversation.id),
+        }
+        if is_open
+        else {
+            "type": "button",
+            "action_id": ids.REOPEN_CONVERSATION_ACTION,
+            "text": _plain("Reopen"),
+            "value": str(conversation.id),
+            "style": "primary",
+        }
+    )
+    blocks: list[Block] = [
+        {"type": "section", "text": _mrkdwn(f":speech_balloon: *{who}*")},
+        {
+            "type": "context",
+            "elements": [_mrkdwn(f"Line *{escape(line_label(line))}* · {status}")],
+        },
+        {"type": "actions", "block_id": f"conversation:{conversation.id}", "elements": [button]},
+    ]
+    return f"Conversation with {who} on {line.name}", blocks
+
+
+def describe_delivery(delivery: Delivery) -> str:
+    label = _STATUS_LABELS.get(DeliveryStatus(delivery.status), delivery.status)
+    if delivery.status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
+        return f"{label}: {escape(delivery.error_text or 'no reason given')}"
+    if delivery.status == DeliveryStatus.PENDING and delivery.error_text:
+        return f"{label} (retrying: {escape(delivery.error_text)})"
+    return label
+
+
+def build_message_reply(
+    *, message: Message, deliveries: Sequence[Delivery]
+) -> tuple[str, list[Block]]:
+    """One message in the conversation's thread, with who sent it and its delivery state."""
+    body = escape(message.body)
+    if message.direction == MessageDirection.OUTBOUND:
+        author = f"<@{message.author_user_id}>" if message.author_user_id else "textbot"
+        states = " · ".join(describe_delivery(d) for d in deliveries) or "Not sent"
+        context = f":outbox_tray: {author} texted · {states}"
+    else:
+        context = ":inbox_tray: Received"
+    blocks: list[Block] = [
+        {"type": "section", "text": _mrkdwn(body)},
+        {"type": "context", "elements": [_mrkdwn(context)]},
+    ]
+    return message.body[:3000], blocks

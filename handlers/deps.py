@@ -1,0 +1,25 @@
+"""What the runtime hands to the handlers: sessions, settings they need, and a way to
+tell the background workers that new work is waiting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session
+
+
+@dataclass(frozen=True)
+class HandlerDeps:
+    new_session: Callable[[], Session]
+    default_region: str = "US"
+    usergroup_max_age: timedelta = timedelta(minutes=5)
+    work_queued: Callable[[], None] = lambda: None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with self.new_session() as session, session.begin():
+            yield session

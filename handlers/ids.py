@@ -1,0 +1,19 @@
+"""Block Kit ids shared by the builders and the handlers that read what comes back."""
+
+TEXT_COMMAND = "/text"
+
+NEW_CONVERSATION_VIEW = "new_conversation"
+
+LINE_BLOCK = "line"
+LINE_ACTION = "line_select"
+RECIPIENT_BLOCK = "recipient"
+RECIPIENT_ACTION = "recipient_select"
+MESSAGE_BLOCK = "message"
+MESSAGE_ACTION = "message_input"
+
+CLOSE_CONVERSATION_ACTION = "close_conversation"
+REOPEN_CONVERSATION_ACTION = "reopen_conversation"
+
+# Values of recipient options: an existing contact, or a typed number not yet a contact.
+CONTACT_OPTION_PREFIX = "contact:"
+NEW_NUMBER_OPTION_PREFIX = "new:"

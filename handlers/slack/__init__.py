@@ -1,0 +1,11 @@
+"""Slack listeners, one module per surface, each wired by its register(app, deps)."""
+
+from slack_bolt import App
+
+from handlers.deps import HandlerDeps
+from handlers.slack import actions, commands, options, views
+
+
+def register(app: App, deps: HandlerDeps) -> None:
+    for module in (commands, options, views, actions):
+        module.register(app, deps)

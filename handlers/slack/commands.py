@@ -1,0 +1,55 @@
+"""The /text slash command."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from handlers import ids, texts
+from handlers.blocks import build_new_conversation_modal, line_label
+from handlers.deps import HandlerDeps
+from handlers.slack.access import refresh_stale_usergroups
+from models.access import find_usable_lines
+
+logger = logging.getLogger(__name__)
+
+
+def _subcommand(command: dict[str, Any]) -> str:
+    return (command.get("text") or "").strip().lower()
+
+
+def register(app: App, deps: HandlerDeps) -> None:
+    def ack_text_command(ack: Ack, command: dict[str, Any]) -> None:
+        """/text [help|lines]: answer help at once; the form opens after the ack."""
+        sub = _subcommand(command)
+        if sub in ("", "lines"):
+            ack()
+        else:
+            ack(texts.HELP)
+
+    def handle_text_command(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """After the ack: refresh group membership if stale, then open the modal or answer."""
+        sub = _subcommand(command)
+        if sub not in ("", "lines"):
+            return
+        team_id, user_id = command["team_id"], command["user_id"]
+        refresh_stale_usergroups(deps=deps, client=client, team_id=team_id)
+        with deps.session() as session:
+            lines = find_usable_lines(session=session, team_id=team_id, user_id=user_id)
+        if not lines:
+            respond(text=texts.NO_LINES.format(user_id=user_id), response_type="ephemeral")
+        elif sub == "lines":
+            listing = "\n".join(f"• {line_label(line)} in <#{line.channel_id}>" for line in lines)
+            respond(text=f"*Lines you may text from*\n{listing}", response_type="ephemeral")
+        else:
+            client.views_open(
+                trigger_id=command["trigger_id"],
+                view=build_new_conversation_modal(
+                    lines=lines, private_metadata={"channel_id": command.get("channel_id")}
+                ),
+            )
+
+    app.command(ids.TEXT_COMMAND)(ack=ack_text_command, lazy=[handle_text_command])

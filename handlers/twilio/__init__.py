@@ -1,0 +1,12 @@
+"""Twilio webhooks: each module exposes its routes, given the handler dependencies."""
+
+from starlette.routing import Route
+
+from handlers.deps import HandlerDeps
+from handlers.twilio import status
+from handlers.twilio.signature import TwilioSignature
+
+
+def routes(deps: HandlerDeps, *, auth_token: str, public_url: str) -> list[Route]:
+    signature = TwilioSignature(auth_token=auth_token, public_url=public_url)
+    return [*status.routes(deps, signature)]

@@ -1,0 +1,164 @@
+"""Line access: who may see and use which line.
+
+A line is granted to Slack users and user groups. Group membership lives in Slack; we keep
+a copy (UsergroupMember) refreshed from Slack by the runtime, so every access check is one
+database query and never waits on the Slack API.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_
+from sqlmodel import Session, col, select
+
+from models.tables import Line, LineAccess, UsergroupMember, UsergroupSync
+from models.types import insert_ignoring_conflicts, utcnow
+
+_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+_USERGROUP = re.compile(r"S[A-Z0-9]{2,}")
+
+
+class InvalidPrincipal(ValueError):
+    """Not a Slack user id (U.../W...) or user group id (S...)."""
+
+
+def check_principal(principal: str) -> str:
+    principal = principal.strip()
+    if not (_USER.fullmatch(principal) or _USERGROUP.fullmatch(principal)):
+        raise InvalidPrincipal(
+            f"{principal!r} is neither a Slack user id (U... or W...) nor a user group id (S...)"
+        )
+    return principal
+
+
+def is_usergroup(principal: str) -> bool:
+    return principal.startswith("S")
+
+
+def _usable_line_ids(team_id: str, user_id: str):  # type: ignore[no-untyped-def]
+    groups_of_user = select(UsergroupMember.usergroup_id).where(
+        UsergroupMember.team_id == team_id, UsergroupMember.user_id == user_id
+    )
+    return select(LineAccess.line_id).where(
+        or_(LineAccess.principal == user_id, col(LineAccess.principal).in_(groups_of_user))
+    )
+
+
+def find_usable_lines(*, session: Session, team_id: str, user_id: str) -> list[Line]:
+    """The active lines of the team that the user may use, directly or through a group."""
+    return list(
+        session.exec(
+            select(Line)
+            .where(
+                Line.team_id == team_id,
+                col(Line.active).is_(True),
+                col(Line.id).in_(_usable_line_ids(team_id, user_id)),
+            )
+            .order_by(Line.name, Line.number)
+        ).all()
+    )
+
+
+def can_use_line(*, session: Session, line: Line, user_id: str) -> bool:
+    found = session.exec(
+        select(LineAccess.id)
+        .where(
+            LineAccess.line_id == line.id,
+            col(LineAccess.line_id).in_(_usable_line_ids(line.team_id, user_id)),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def find_usable_line(
+    *, session: Session, team_id: str, user_id: str, line_id: int | str | None
+) -> Line | None:
+    """The line with this id if it is the team's, active, and the user may use it."""
+    try:
+        wanted = int(line_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    line = session.get(Line, wanted)
+    if line is None or line.team_id != team_id or not line.active:
+        return None
+    return line if can_use_line(session=session, line=line, user_id=user_id) else None
+
+
+def grant_line(
+    *, session: Session, line: Line, principals: Iterable[str], granted_by: str | None = None
+) -> list[str]:
+    """Grant the line; returns the principals that did not have it already."""
+    added = []
+    for principal in principals:
+        row = {"line_id": line.id, "principal": check_principal(principal)}
+        if insert_ignoring_conflicts(session, LineAccess, {**row, "granted_by": granted_by}):
+            added.append(row["principal"])
+    return added
+
+
+def revoke_line(*, session: Session, line: Line, principals: Iterable[str]) -> list[str]:
+    """Revoke the line; returns the principals that had it."""
+    removed = []
+    for principal in principals:
+        result = session.execute(
+            delete(LineAccess).where(
+                col(LineAccess.line_id) == line.id,
+                col(LineAccess.principal) == check_principal(principal),
+            )
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            removed.append(principal)
+    return removed
+
+
+def find_granted_usergroups(*, session: Session, team_id: str) -> list[str]:
+    return list(
+        session.exec(
+            select(LineAccess.principal)
+            .join(Line, col(Line.id) == LineAccess.line_id)
+            .where(Line.team_id == team_id, col(LineAccess.principal).startswith("S"))
+            .distinct()
+        ).all()
+    )
+
+
+def find_stale_usergroups(
+    *, session: Session, team_id: str, max_age: timedelta, now: datetime | None = None
+) -> list[str]:
+    """Granted user groups whose membership copy is older than max_age (or missing)."""
+    now = now or utcnow()
+    fresh = set(
+        session.exec(
+            select(UsergroupSync.usergroup_id).where(
+                UsergroupSync.team_id == team_id, UsergroupSync.synced_at > now - max_age
+            )
+        ).all()
+    )
+    return [g for g in find_granted_usergroups(session=session, team_id=team_id) if g not in fresh]
+
+
+def replace_usergroup_members(
+    *, session: Session, team_id: str, usergroup_id: str, user_ids: Iterable[str]
+) -> None:
+    """Store the membership just read from Slack."""
+    session.execute(
+        delete(UsergroupMember).where(
+            col(UsergroupMember.team_id) == team_id,
+            col(UsergroupMember.usergroup_id) == usergroup_id,
+        )
+    )
+    members = [
+        {"team_id": team_id, "usergroup_id": usergroup_id, "user_id": u} for u in set(user_ids)
+    ]
+    if members:
+        insert_ignoring_conflicts(session, UsergroupMember, members)
+    sync = session.get(UsergroupSync, (team_id, usergroup_id))
+    if sync is None:
+        sync = UsergroupSync(team_id=team_id, usergroup_id=usergroup_id)
+    sync.synced_at = utcnow()
+    session.add(sync)
+    session.flush()

@@ -1,0 +1,224 @@
+"""The outbox: claiming due deliveries within each line's rate, and moving their state.
+
+Claims are conditional UPDATEs checked by row count, so they hold on SQLite (where
+FOR UPDATE SKIP LOCKED compiles to nothing) and between processes on PostgreSQL (where
+SKIP LOCKED also keeps concurrent dispatchers off each other's candidates).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from models.conversations import mark_for_mirror
+from models.tables import Conversation, Delivery, DeliveryStatus, Line, Message
+from models.types import utcnow
+
+# How far along a delivery is; a status callback may only move it to a higher rank.
+# Undelivered and failed are final, like delivered.
+_RANK = {
+    DeliveryStatus.PENDING: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.QUEUED: 2,
+    DeliveryStatus.SENT: 3,
+    DeliveryStatus.DELIVERED: 4,
+    DeliveryStatus.UNDELIVERED: 4,
+    DeliveryStatus.FAILED: 4,
+    DeliveryStatus.CANCELED: 4,
+}
+FINAL_STATUSES = frozenset(s for s, rank in _RANK.items() if rank == 4)
+
+
+def is_forward(current: str, new: str) -> bool:
+    return _RANK.get(DeliveryStatus(new), -1) > _RANK.get(DeliveryStatus(current), -1)
+
+
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    return (col(Delivery.status) == DeliveryStatus.PENDING) & (col(Delivery.next_attempt_at) <= now)
+
+
+def find_lines_with_due_deliveries(*, session: Session, now: datetime) -> list[Line]:
+    line_ids = select(Delivery.line_id).where(_due(now)).distinct()
+    return list(session.exec(select(Line).where(col(Line.id).in_(line_ids))).all())
+
+
+def take_send_slot(*, session: Session, line: Line, now: datetime) -> bool:
+    """Reserve the line's next send slot if it is free now; pacing holds across processes
+    because the slot is taken by a conditional UPDATE on the value we read."""
+    previous = line.next_send_at
+    if previous is not None and previous > now:
+        return False
+    interval = timedelta(seconds=1 / max(line.sends_per_second, 0.001))
+    # Keep the cadence when sends follow each other; start afresh after a pause.
+    start = previous if previous is not None and previous > now - interval else now
+    unchanged = (
+        col(Line.next_send_at).is_(None) if previous is None else col(Line.next_send_at) == previous
+    )
+    result = session.execute(
+        update(Line)
+        .where(col(Line.id) == line.id, unchanged)
+        .values(next_send_at=start + interval)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_next_delivery(*, session: Session, line_id: int, now: datetime) -> Delivery | None:
+    """Claim the oldest due delivery of the line (pending -> sending), or None."""
+    candidates = session.exec(
+        select(Delivery.id)
+        .where(Delivery.line_id == line_id, _due(now))
+        .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
+        .limit(5)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for delivery_id in candidates:
+        result = session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.PENDING)
+            .values(
+                status=DeliveryStatus.SENDING,
+                claimed_at=now,
+                attempts=Delivery.attempts + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            return session.get(Delivery, delivery_id, populate_existing=True)
+    return None
+
+
+def next_due_time(*, session: Session) -> datetime | None:
+    """When the earliest pending delivery may go out, counting its line's pacing."""
+    rows = session.exec(
+        select(func.min(Delivery.next_attempt_at), Line.next_send_at)
+        .join(Line, col(Line.id) == Delivery.line_id)
+        .where(Delivery.status == DeliveryStatus.PENDING)
+        .group_by(col(Line.id), col(Line.next_send_at))
+    ).all()
+    due = [max(attempt, slot) if slot else attempt for attempt, slot in rows if attempt]
+    return min(due, default=None)
+
+
+def _touch_mirror(session: Session, delivery: Delivery) -> None:
+    message = session.get(Message, delivery.message_id)
+    assert message is not None
+    message.slack_rev = Message.slack_rev + 1  # type: ignore[assignment]
+    session.add(message)
+    conversation = session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    mark_for_mirror(conversation)
+    session.add(conversation)
+
+
+def record_accepted(
+    *, session: Session, delivery: Delivery, provider_sid: str, status: str
+) -> None:
+    """The provider took the message."""
+    delivery.provider_sid = provider_sid
+    delivery.status = (
+        status
+        if status in _RANK and is_forward(DeliveryStatus.SENDING, status)
+        else DeliveryStatus.QUEUED
+    )
+    delivery.error_code = None
+    delivery.error_text = None
+    delivery.updated_at = utcnow()
+    session.add(delivery)
+    _touch_mirror(session, delivery)
+    session.flush()
+
+
+def record_retry(
+    *,
+    session: Session,
+    delivery: Delivery,
+    retry_at: datetime,
+    error_text: str,
+    error_code: int | None = None,
+) -> None:
+    """A transient failure: back to the outbox, to be tried at retry_at."""
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = retry_at
+    delivery.claimed_at = None
+    delivery.error_code = error_code
+    delivery.error_text = error_text
+    delivery.updated_at = utcnow()
+    session.add(delivery)
+    session.flush()
+
+
+def record_failure(
+    *,
+    session: Session,
+    delivery: Delivery,
+    error_text: str,
+    error_code: int | None = None,
+) -> None:
+    """A permanent failure: the delivery is final, and the thread will say why."""
+    delivery.status = DeliveryStatus.FAILED
+    delivery.error_code = error_code
+    delivery.error_text = error_text
+    delivery.updated_at = utcnow()
+    session.add(delivery)
+    _touch_mirror(session, delivery)
+    session.flush()
+
+
+def find_deliveries_of(*, session: Session, message_ids: list[int]) -> list[Delivery]:
+    if not message_ids:
+        return []
+    return list(
+        session.exec(
+            select(Delivery)
+            .where(col(Delivery.message_id).in_(message_ids))
+            .order_by(col(Delivery.id))
+        ).all()
+    )
+
+
+# Twilio's message statuses, on our scale.
+_PROVIDER_STATUS = {
+    "accepted": DeliveryStatus.QUEUED,
+    "scheduled": DeliveryStatus.QUEUED,
+    "queued": DeliveryStatus.QUEUED,
+    "sending": DeliveryStatus.QUEUED,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.CANCELED,
+}
+
+
+def apply_provider_status(
+    *,
+    session: Session,
+    provider_sid: str,
+    status: str,
+    error_text: str | None = None,
+    error_code: int | None = None,
+) -> Delivery | None:
+    """Move a delivery forward on a status callback; a late or repeated status changes
+    nothing. Returns the delivery if it changed."""
+    new = _PROVIDER_STATUS.get(status.lower())
+    if new is None:
+        return None
+    delivery = session.exec(
+        select(Delivery).where(Delivery.provider_sid == provider_sid).with_for_update()
+    ).first()
+    if delivery is None or not is_forward(delivery.status, new):
+        return None
+    delivery.status = new
+    if new in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
+        delivery.error_code = error_code
+        delivery.error_text = error_text
+    delivery.updated_at = utcnow()
+    session.add(delivery)
+    _touch_mirror(session, delivery)
+    session.flush()
+    return delivery

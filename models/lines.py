@@ -1,0 +1,49 @@
+"""Lines: the team's business numbers, each mirrored into one Slack channel."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, col, select
+
+from models.tables import Line, LineAccess
+
+_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,}")
+
+
+class LineError(ValueError):
+    """A line cannot be added or changed as asked; str() says why."""
+
+
+def find_line_by_number(*, session: Session, number: str) -> Line | None:
+    return session.exec(select(Line).where(Line.number == number)).first()
+
+
+def create_line(*, session: Session, team_id: str, number: str, name: str, channel_id: str) -> Line:
+    name = " ".join(name.split())
+    if not name:
+        raise LineError("A line needs a name, e.g. --name Sales")
+    if not _CHANNEL.fullmatch(channel_id):
+        raise LineError(
+            f"{channel_id!r} is not a Slack channel id (C... or G...); find it in the channel's "
+            "details, at the bottom of the About tab"
+        )
+    existing = find_line_by_number(session=session, number=number)
+    if existing is not None:
+        raise LineError(f"{number} is already the line {existing.name!r}")
+    line = Line(team_id=team_id, number=number, name=name, channel_id=channel_id)
+    session.add(line)
+    session.flush()
+    return line
+
+
+def list_lines(*, session: Session, team_id: str | None = None) -> list[tuple[Line, list[str]]]:
+    """Every line (of one team, or all) with its grants."""
+    query = select(Line).order_by(col(Line.team_id), col(Line.name))
+    if team_id is not None:
+        query = query.where(Line.team_id == team_id)
+    lines = session.exec(query).all()
+    grants: dict[int, list[str]] = {}
+    for access in session.exec(select(LineAccess).order_by(col(LineAccess.principal))).all():
+        grants.setdefault(access.line_id, []).append(access.principal)
+    return [(line, grants.get(line.id or 0, [])) for line in lines]

@@ -1,0 +1,111 @@
+"""Slack mirror bookkeeping: which conversations have something to show in Slack, and a
+lease so that exactly one worker (in any process) handles a conversation at a time, in
+arrival order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from models.tables import Conversation, Message
+
+
+def _free(now: datetime):  # type: ignore[no-untyped-def]
+    return (
+        col(Conversation.mirror_pending).is_(True)
+        & or_(
+            col(Conversation.mirror_lease_until).is_(None),
+            col(Conversation.mirror_lease_until) < now,
+        )
+        & or_(
+            col(Conversation.mirror_not_before).is_(None),
+            col(Conversation.mirror_not_before) <= now,
+        )
+    )
+
+
+def find_conversations_to_mirror(*, session: Session, now: datetime, limit: int = 50) -> list[int]:
+    return list(
+        session.exec(
+            select(Conversation.id).where(_free(now)).order_by(col(Conversation.id)).limit(limit)
+        ).all()
+    )
+
+
+def claim_conversation_for_mirror(
+    *, session: Session, conversation_id: int, now: datetime, lease: timedelta
+) -> int | None:
+    """Lease the conversation's mirror work; returns the work sequence number seen, or None
+    if another worker has it or there is nothing to do."""
+    result = session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, _free(now))
+        .values(mirror_lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    return session.exec(
+        select(Conversation.mirror_seq).where(Conversation.id == conversation_id)
+    ).one()
+
+
+def finish_mirror(*, session: Session, conversation_id: int, seq: int) -> bool:
+    """Release the lease; the work is done unless more arrived since the claim."""
+    result = session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.mirror_seq) == seq)
+        .values(mirror_pending=False, mirror_lease_until=None, mirror_not_before=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    release_mirror(session=session, conversation_id=conversation_id)
+    return False
+
+
+def release_mirror(
+    *, session: Session, conversation_id: int, not_before: datetime | None = None
+) -> None:
+    """Give the work back, still pending (after an error, or to wait for Slack's pace)."""
+    session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id)
+        .values(mirror_lease_until=None, mirror_not_before=not_before)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def find_messages_to_mirror(*, session: Session, conversation_id: int) -> list[Message]:
+    return list(
+        session.exec(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                col(Message.slack_rev) > col(Message.slack_synced_rev),
+            )
+            .order_by(col(Message.id))
+        ).all()
+    )
+
+
+def record_message_mirrored(*, session: Session, message_id: int, rev: int, slack_ts: str) -> None:
+    session.execute(
+        update(Message)
+        .where(col(Message.id) == message_id, col(Message.slack_synced_rev) < rev)
+        .values(slack_synced_rev=rev, slack_ts=slack_ts)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_parent_mirrored(
+    *, session: Session, conversation_id: int, rev: int, channel_id: str, thread_ts: str
+) -> None:
+    session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.parent_synced_rev) < rev)
+        .values(parent_synced_rev=rev, slack_channel_id=channel_id, slack_thread_ts=thread_ts)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,197 @@
+"""The tables. Every row belongs to one Slack workspace (team) through its line or its own
+team_id, so one deployment can serve several workspaces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import SearchTerm, UTCDateTime, utcnow
+
+
+def _timestamp(*, nullable: bool = False, index: bool = False) -> Field:  # type: ignore[valid-type]
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    return Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, default=utcnow)
+    )
+
+
+def _foreign_key(target: str, *, nullable: bool = False, index: bool = True) -> Field:  # type: ignore[valid-type]
+    return Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey(target, ondelete="CASCADE"), nullable=nullable, index=index
+        ),
+    )
+
+
+class ConversationKind(StrEnum):
+    DIRECT = "direct"
+    GROUP = "group"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class MessageDirection(StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+    NOTE = "note"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # in our outbox, not yet handed to the provider
+    SENDING = "sending"  # claimed by a dispatcher; the provider may or may not have it
+    QUEUED = "queued"  # accepted by the provider
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Line(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    number: str = Field(unique=True)
+    name: str
+    channel_id: str
+    messaging_service_sid: str | None = Field(default=None, index=True)
+    active: bool = True
+    sends_per_second: float = 1.0
+    next_send_at: datetime | None = _timestamp(nullable=True)
+    created_at: datetime = _timestamp()
+
+
+class LineAccess(SQLModel, table=True):
+    """A grant of a line to a Slack user (U.../W...) or user group (S...)."""
+
+    __tablename__ = "line_access"
+    __table_args__ = (UniqueConstraint("line_id", "principal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    line_id: int = _foreign_key("line.id")
+    principal: str = Field(index=True)
+    granted_by: str | None = None
+    created_at: datetime = _timestamp()
+
+
+class UsergroupMember(SQLModel, table=True):
+    """Who is in a Slack user group, as last read from Slack (see UsergroupSync)."""
+
+    __tablename__ = "usergroup_member"
+
+    team_id: str = Field(primary_key=True)
+    usergroup_id: str = Field(primary_key=True)
+    user_id: str = Field(primary_key=True, index=True)
+
+
+class UsergroupSync(SQLModel, table=True):
+    __tablename__ = "usergroup_sync"
+
+    team_id: str = Field(primary_key=True)
+    usergroup_id: str = Field(primary_key=True)
+    synced_at: datetime = _timestamp()
+
+
+class Contact(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("team_id", "phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    phone: str
+    name: str | None = None
+    created_at: datetime = _timestamp()
+
+
+class ContactSearchTerm(SQLModel, table=True):
+    """Lower-case name words and number digits of a contact, for prefix suggestions."""
+
+    __tablename__ = "contact_search_term"
+
+    team_id: str = Field(primary_key=True)
+    term: str = Field(primary_key=True, sa_type=SearchTerm)
+    contact_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+
+
+class Conversation(SQLModel, table=True):
+    # NULLs are distinct in a unique key, so group conversations (no contact_id) are not
+    # constrained while there is at most one direct conversation per (line, contact).
+    __table_args__ = (
+        UniqueConstraint("line_id", "contact_id", name="uq_conversation_direct"),
+        Index("ix_conversation_mirror_pending", "mirror_pending"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    line_id: int = _foreign_key("line.id", index=False)
+    contact_id: int | None = _foreign_key("contact.id", nullable=True)
+    kind: ConversationKind = Field(default=ConversationKind.DIRECT, sa_type=String(16))
+    status: ConversationStatus = Field(default=ConversationStatus.OPEN, sa_type=String(16))
+    created_by: str | None = None
+    created_at: datetime = _timestamp()
+    closed_at: datetime | None = _timestamp(nullable=True)
+    closed_by: str | None = None
+    last_message_at: datetime | None = _timestamp(nullable=True)
+
+    # The parent message in the line's channel; the thread of every message.
+    slack_channel_id: str | None = None
+    slack_thread_ts: str | None = None
+    # Mirror bookkeeping: a revision is bumped whenever what Slack shows must change, and
+    # the mirror records which revision it last rendered.
+    parent_rev: int = 1
+    parent_synced_rev: int = 0
+    mirror_pending: bool = True
+    mirror_seq: int = 1
+    mirror_lease_until: datetime | None = _timestamp(nullable=True)
+    mirror_not_before: datetime | None = _timestamp(nullable=True)
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (Index("ix_message_conversation_order", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = _foreign_key("conversation.id", index=False)
+    direction: MessageDirection = Field(sa_type=String(16))
+    body: str
+    author_user_id: str | None = None
+    contact_id: int | None = _foreign_key("contact.id", nullable=True)
+    # Idempotency key of whatever created it: a modal's view id, a Slack (channel, ts),
+    # a provider MessageSid. A retry finds the key taken and creates nothing.
+    dedupe_key: str | None = Field(default=None, unique=True)
+    created_at: datetime = _timestamp()
+
+    slack_ts: str | None = None
+    slack_rev: int = 1
+    slack_synced_rev: int = 0
+
+
+class Delivery(SQLModel, table=True):
+    """One SMS to one phone for an outbound message: the outbox row."""
+
+    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = _foreign_key("message.id")
+    line_id: int = _foreign_key("line.id")
+    contact_id: int = _foreign_key("contact.id")
+    to_phone: str
+    status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
+    provider_sid: str | None = Field(default=None, unique=True)
+    error_code: int | None = None
+    error_text: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime = _timestamp()
+    claimed_at: datetime | None = _timestamp(nullable=True)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()

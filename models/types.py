@@ -1,0 +1,59 @@
+"""Column types and small SQL helpers shared by the tables and rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, String, TypeDecorator
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlmodel import Session, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend.
+
+    PostgreSQL keeps them as timestamptz; SQLite has no time zones, so values are stored as
+    naive UTC (compared as text, which orders correctly) and made aware again on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Search terms are compared byte-wise so that prefix ranges (term >= 'ab' AND term < 'ab{')
+# use the index whatever the database's locale.
+SearchTerm = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
+def insert_ignoring_conflicts(
+    session: Session, table: type[SQLModel], values: dict[str, Any] | list[dict[str, Any]]
+) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows went in.
+
+    Inserting the unique key first, before any side effect, is how concurrent retries are
+    told apart: exactly one of them inserts.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    result = session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
