@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import true
 from sqlmodel import Session, select
 
 from models.tables import (
@@ -39,7 +40,9 @@ def check_message_body(body: str | None) -> str:
 
 def mark_for_mirror(conversation: Conversation, *, parent: bool = False) -> None:
     """Tell the Slack mirror this conversation has something to post or update."""
-    conversation.mirror_pending = True
+    # SQL expressions, so the UPDATE always sets them, whatever this session loaded: a
+    # mirror worker may have cleared the flag since.
+    conversation.mirror_pending = true()  # type: ignore[assignment]
     conversation.mirror_seq = Conversation.mirror_seq + 1  # type: ignore[assignment]
     if parent:
         conversation.parent_rev = Conversation.parent_rev + 1  # type: ignore[assignment]

@@ -54,6 +54,12 @@ def insert_ignoring_conflicts(
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table.__table__).values(values).on_conflict_do_nothing()  # type: ignore[attr-defined]
-    result = session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    sa_table = table.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(sa_table)
+        .values(values)
+        .on_conflict_do_nothing()
+        # Count what RETURNING gives back: rowcount is -1 for this statement on psycopg.
+        .returning(*sa_table.primary_key.columns)
+    )
+    return len(session.execute(statement).all())

@@ -1,0 +1,35 @@
+"""Rows for tests, made through the same domain functions the product uses."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from models.access import grant_line
+from models.contacts import get_or_create_contact
+from models.lines import create_line
+from models.tables import Contact, Line
+from tests.fakes.slack import TEAM_ID
+
+
+def make_line(
+    session: Session,
+    *,
+    number: str = "+12025550100",
+    name: str = "Sales",
+    channel_id: str = "C0SALES",
+    team_id: str = TEAM_ID,
+    grants: tuple[str, ...] = (),
+) -> Line:
+    line = create_line(
+        session=session, team_id=team_id, number=number, name=name, channel_id=channel_id
+    )
+    if grants:
+        grant_line(session=session, line=line, principals=grants)
+    return line
+
+
+def make_contact(
+    session: Session, *, phone: str = "+12025550123", name: str | None = None, team_id: str = TEAM_ID
+) -> Contact:
+    contact, _ = get_or_create_contact(session=session, team_id=team_id, phone=phone, name=name)
+    return contact

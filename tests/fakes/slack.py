@@ -1,0 +1,202 @@
+"""A fake Slack Web API on loopback: answers the methods the bot calls, records every call,
+keeps the channels' messages, and can be told to fail (e.g. 429 with Retry-After)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+TEAM_ID = "T0TEST"
+BOT_USER_ID = "U0BOT"
+BOT_TOKEN = "xoxb-test-token"
+
+
+@dataclass
+class SlackCall:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class ChannelMessage:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    updates: int = 0
+
+    @property
+    def all_text(self) -> str:
+        """The fallback text and every text in the blocks, for assertions."""
+        return self.text + "\n" + json.dumps(self.blocks)
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[SlackCall] = []
+        self.messages: dict[tuple[str, str], ChannelMessage] = {}
+        self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
+        self.usergroups: dict[str, list[str]] = {}
+        self._failures: dict[str, list[_Failure]] = {}
+        self._ts = itertools.count(1)
+        self._views = itertools.count(1)
+        self._lock = threading.Lock()
+        self.url = ""  # set when served
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                Route("/response/{key}", self._response_url, methods=["POST"]),
+            ]
+        )
+
+    # --- scripting and inspection -------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, key: str = "r") -> str:
+        return f"{self.url}/response/{key}"
+
+    def fail_next(
+        self, method: str, *, status: int = 429, retry_after: int = 1, times: int = 1,
+        error: str = "ratelimited",
+    ) -> None:
+        headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+        with self._lock:
+            self._failures.setdefault(method, []).extend(
+                [_Failure(status, {"ok": False, "error": error}, headers)] * times
+            )
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, thread_ts: str) -> list[ChannelMessage]:
+        with self._lock:
+            return sorted(
+                (m for m in self.messages.values() if m.channel == channel and m.thread_ts == thread_ts),
+                key=lambda m: float(m.ts),
+            )
+
+    def top_level(self, channel: str) -> list[ChannelMessage]:
+        with self._lock:
+            return sorted(
+                (m for m in self.messages.values() if m.channel == channel and m.thread_ts is None),
+                key=lambda m: float(m.ts),
+            )
+
+    # --- the API ------------------------------------------------------------------------
+    async def _params(self, request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query_params)
+        raw = await request.body()
+        if raw:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                params.update(json.loads(raw))
+            else:
+                params.update(parse_qsl(raw.decode()))
+        for key in ("blocks", "view"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    async def _api(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        params = await self._params(request)
+        with self._lock:
+            self.calls.append(SlackCall(method, params))
+            queue = self._failures.get(method)
+            failure = queue.pop(0) if queue else None
+        if failure:
+            return JSONResponse(failure.body, status_code=failure.status, headers=failure.headers)
+        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return JSONResponse({"ok": False, "error": "unknown_method"})
+        return JSONResponse(handler(params))
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://test.slack.com/",
+            "team": "Test",
+            "team_id": TEAM_ID,
+            "user": "textbot",
+            "user_id": BOT_USER_ID,
+            "bot_id": "B0BOT",
+        }
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = dict(params["view"])
+        view["id"] = f"V{next(self._views):08d}"
+        return {"ok": True, "view": view}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "view": params.get("view")}
+
+    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params["channel"]
+        ts = self._next_ts()
+        message = ChannelMessage(
+            channel=channel,
+            ts=ts,
+            text=params.get("text", ""),
+            blocks=params.get("blocks") or [],
+            thread_ts=params.get("thread_ts"),
+        )
+        with self._lock:
+            self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text}}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        key = (params["channel"], params["ts"])
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            message.text = params.get("text", message.text)
+            message.blocks = params.get("blocks") or message.blocks
+            message.updates += 1
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = params.get("usergroup", "")
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": self.usergroups[group]}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = params.get("user", "")
+        return {"ok": True, "user": {"id": user, "name": user.lower(), "is_admin": False}}
+
+    async def _response_url(self, request: Request) -> Response:
+        payload = json.loads(await request.body())
+        with self._lock:
+            self.responses.append({"key": request.path_params["key"], **payload})
+        return Response("ok")
