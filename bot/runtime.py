@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
+from sqlmodel import select
 
 from bot.db import create_db_engine, new_session
 from bot.dispatcher import Dispatcher
@@ -93,7 +93,7 @@ class Runtime:
 
     def refresh_usergroups(self) -> None:
         with new_session(self.engine) as session:
-            teams = set(session.execute(select(Line.team_id).distinct()).scalars())
+            teams = set(session.exec(select(Line.team_id).distinct()).all())
         for team_id in teams:
             refresh_stale_usergroups(deps=self.deps, client=self.slack_client, team_id=team_id)
 

@@ -98,7 +98,7 @@ class SimulatedCarrier:
         self.auth_token = auth_token or secrets.token_hex(16)
         self.callback_delay = callback_delay
         self.messages: list[SimulatedMessage] = []
-        self.requests: list[dict[str, object]] = []
+        self.requests: list[dict[str, str]] = []
         self._refusals: dict[str, list[tuple[int, int, str]]] = {}
         self._lock = threading.Lock()
         self.on_message: Callable[[SimulatedMessage], None] | None = None

@@ -43,7 +43,7 @@ def _usable_line_ids(team_id: str, user_id: str):  # type: ignore[no-untyped-def
         UsergroupMember.team_id == team_id, UsergroupMember.user_id == user_id
     )
     return select(LineAccess.line_id).where(
-        or_(LineAccess.principal == user_id, col(LineAccess.principal).in_(groups_of_user))
+        or_(col(LineAccess.principal) == user_id, col(LineAccess.principal).in_(groups_of_user))
     )
 
 
@@ -94,9 +94,10 @@ def grant_line(
     """Grant the line; returns the principals that did not have it already."""
     added = []
     for principal in principals:
-        row = {"line_id": line.id, "principal": check_principal(principal)}
-        if insert_ignoring_conflicts(session, LineAccess, {**row, "granted_by": granted_by}):
-            added.append(row["principal"])
+        checked = check_principal(principal)
+        row = {"line_id": line.id, "principal": checked, "granted_by": granted_by}
+        if insert_ignoring_conflicts(session, LineAccess, row):
+            added.append(checked)
     return added
 
 

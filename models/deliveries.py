@@ -30,6 +30,20 @@ _RANK = {
 }
 FINAL_STATUSES = frozenset(s for s, rank in _RANK.items() if rank == 4)
 
+# Twilio's message statuses, on our scale.
+_PROVIDER_STATUS = {
+    "accepted": DeliveryStatus.QUEUED,
+    "scheduled": DeliveryStatus.QUEUED,
+    "queued": DeliveryStatus.QUEUED,
+    "sending": DeliveryStatus.QUEUED,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.CANCELED,
+}
+
 
 def is_forward(current: str, new: str) -> bool:
     return _RANK.get(DeliveryStatus(new), -1) > _RANK.get(DeliveryStatus(current), -1)
@@ -119,10 +133,9 @@ def record_accepted(
 ) -> None:
     """The provider took the message."""
     delivery.provider_sid = provider_sid
+    reported = _PROVIDER_STATUS.get(status.lower(), DeliveryStatus.QUEUED)
     delivery.status = (
-        status
-        if status in _RANK and is_forward(DeliveryStatus.SENDING, status)
-        else DeliveryStatus.QUEUED
+        reported if is_forward(DeliveryStatus.SENDING, reported) else DeliveryStatus.QUEUED
     )
     delivery.error_code = None
     delivery.error_text = None
@@ -178,21 +191,6 @@ def find_deliveries_of(*, session: Session, message_ids: list[int]) -> list[Deli
             .order_by(col(Delivery.id))
         ).all()
     )
-
-
-# Twilio's message statuses, on our scale.
-_PROVIDER_STATUS = {
-    "accepted": DeliveryStatus.QUEUED,
-    "scheduled": DeliveryStatus.QUEUED,
-    "queued": DeliveryStatus.QUEUED,
-    "sending": DeliveryStatus.QUEUED,
-    "sent": DeliveryStatus.SENT,
-    "delivered": DeliveryStatus.DELIVERED,
-    "read": DeliveryStatus.DELIVERED,
-    "undelivered": DeliveryStatus.UNDELIVERED,
-    "failed": DeliveryStatus.FAILED,
-    "canceled": DeliveryStatus.CANCELED,
-}
 
 
 def apply_provider_status(

@@ -27,11 +27,10 @@ def _free(now: datetime):  # type: ignore[no-untyped-def]
 
 
 def find_conversations_to_mirror(*, session: Session, now: datetime, limit: int = 50) -> list[int]:
-    return list(
-        session.exec(
-            select(Conversation.id).where(_free(now)).order_by(col(Conversation.id)).limit(limit)
-        ).all()
-    )
+    rows = session.exec(
+        select(Conversation.id).where(_free(now)).order_by(col(Conversation.id)).limit(limit)
+    ).all()
+    return [row for row in rows if row is not None]
 
 
 def claim_conversation_for_mirror(

@@ -116,7 +116,9 @@ class Bot:
         return Session(self.runtime.engine, expire_on_commit=False)
 
 
-def make_settings(database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio, public_url: str) -> Settings:
+def make_settings(
+    database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio, public_url: str
+) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         slack_bot_token=BOT_TOKEN,

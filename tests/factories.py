@@ -29,7 +29,11 @@ def make_line(
 
 
 def make_contact(
-    session: Session, *, phone: str = "+12025550123", name: str | None = None, team_id: str = TEAM_ID
+    session: Session,
+    *,
+    phone: str = "+12025550123",
+    name: str | None = None,
+    team_id: str = TEAM_ID,
 ) -> Contact:
     contact, _ = get_or_create_contact(session=session, team_id=team_id, phone=phone, name=name)
     return contact

@@ -40,7 +40,12 @@ class SlackDriver:
         self._triggers = 0
 
     def post(
-        self, body: str, *, content_type: str, signed: bool = True, headers: dict[str, str] | None = None
+        self,
+        body: str,
+        *,
+        content_type: str,
+        signed: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         timestamp = str(int(time.time()))
         all_headers = {"Content-Type": content_type, **(headers or {})}
@@ -78,9 +83,7 @@ class SlackDriver:
         before = len(self.fake.calls_to("views.open"))
         response = self.slash("", user=user)
         assert response.status_code == 200, response.text
-        calls = wait_until(
-            lambda: self.fake.calls_to("views.open")[before:], what="views.open"
-        )
+        calls = wait_until(lambda: self.fake.calls_to("views.open")[before:], what="views.open")
         return calls[0].params["view"]
 
     # --- interactivity ----------------------------------------------------------------------
@@ -88,7 +91,9 @@ class SlackDriver:
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, content_type="application/x-www-form-urlencoded")
 
-    def suggest(self, query: str, *, user: str, action_id: str = ids.RECIPIENT_ACTION) -> list[dict[str, Any]]:
+    def suggest(
+        self, query: str, *, user: str, action_id: str = ids.RECIPIENT_ACTION
+    ) -> list[dict[str, Any]]:
         response = self.interact(
             {
                 "type": "block_suggestion",
@@ -120,7 +125,10 @@ class SlackDriver:
             ids.LINE_BLOCK: {
                 ids.LINE_ACTION: {
                     "type": "static_select",
-                    "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": line_id}
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "x"},
+                        "value": line_id,
+                    }
                     if line_id is not None
                     else None,
                 }
@@ -128,7 +136,10 @@ class SlackDriver:
             ids.RECIPIENT_BLOCK: {
                 ids.RECIPIENT_ACTION: {
                     "type": "external_select",
-                    "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": recipient}
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "x"},
+                        "value": recipient,
+                    }
                     if recipient is not None
                     else None,
                 }

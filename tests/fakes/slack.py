@@ -75,7 +75,12 @@ class FakeSlack:
         return f"{self.url}/response/{key}"
 
     def fail_next(
-        self, method: str, *, status: int = 429, retry_after: int = 1, times: int = 1,
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        times: int = 1,
         error: str = "ratelimited",
     ) -> None:
         headers = {"Retry-After": str(retry_after)} if status == 429 else {}
@@ -91,7 +96,11 @@ class FakeSlack:
     def thread(self, channel: str, thread_ts: str) -> list[ChannelMessage]:
         with self._lock:
             return sorted(
-                (m for m in self.messages.values() if m.channel == channel and m.thread_ts == thread_ts),
+                (
+                    m
+                    for m in self.messages.values()
+                    if m.channel == channel and m.thread_ts == thread_ts
+                ),
                 key=lambda m: float(m.ts),
             )
 

@@ -24,8 +24,16 @@ NEW_NUMBER = "+12025550150"
 def lines(bot: Bot) -> dict[str, Line]:
     bot.fake_slack.usergroups["S0SUPPORT"] = [BOB]
     with bot.session() as session, session.begin():
-        sales = make_line(session, number="+12025550100", name="Sales", channel_id=SALES_CHANNEL, grants=(ALICE,))
-        support = make_line(session, number="+12025550101", name="Support", channel_id="C0SUPPORT", grants=("S0SUPPORT",))
+        sales = make_line(
+            session, number="+12025550100", name="Sales", channel_id=SALES_CHANNEL, grants=(ALICE,)
+        )
+        support = make_line(
+            session,
+            number="+12025550101",
+            name="Support",
+            channel_id="C0SUPPORT",
+            grants=("S0SUPPORT",),
+        )
         billing = make_line(session, number="+12025550102", name="Billing", channel_id="C0BILLING")
         make_contact(session, phone="+12025550123", name="Jane Doe")
         make_contact(session, phone="+12025550124", name="John Smith")
@@ -38,7 +46,9 @@ def _line_names(view: dict) -> list[str]:
     return [o["text"]["text"] for o in block["element"]["options"]]
 
 
-def _send(bot: Bot, *, user: str, line: Line, recipient: str, message: str, view_id: str | None = None):
+def _send(
+    bot: Bot, *, user: str, line: Line, recipient: str, message: str, view_id: str | None = None
+):
     view = bot.slack.open_modal(user=user)
     return bot.slack.submit(
         view, user=user, line_id=str(line.id), recipient=recipient, message=message, view_id=view_id
@@ -61,6 +71,7 @@ def _delivery_when(bot: Bot, check) -> Delivery:
 
 def _thread_when(bot: Bot, count: int):
     """The thread of the only conversation once it shows `count` replies."""
+
     def ready():
         conversation = _conversation(bot)
         if not conversation.slack_thread_ts:
@@ -81,7 +92,9 @@ def test_modal_lists_only_the_lines_granted_directly(bot: Bot, lines) -> None:
 def test_modal_lists_lines_granted_through_a_user_group(bot: Bot, lines) -> None:
     view = bot.slack.open_modal(user=BOB)
     assert _line_names(view) == ["Support (+1 202-555-0101)"]
-    assert [c.params["usergroup"] for c in bot.fake_slack.calls_to("usergroups.users.list")] == ["S0SUPPORT"]
+    assert [c.params["usergroup"] for c in bot.fake_slack.calls_to("usergroups.users.list")] == [
+        "S0SUPPORT"
+    ]
     # The membership is cached: a second /text does not ask Slack again.
     bot.slack.open_modal(user=BOB)
     assert len(bot.fake_slack.calls_to("usergroups.users.list")) == 1
@@ -137,9 +150,15 @@ def test_suggestions_are_empty_for_someone_without_a_line(bot: Bot, lines) -> No
     assert bot.slack.suggest("ja", user=MALLORY) == []
 
 
-def test_a_send_to_a_new_number_creates_contact_conversation_sms_and_thread(bot: Bot, lines) -> None:
+def test_a_send_to_a_new_number_creates_contact_conversation_sms_and_thread(
+    bot: Bot, lines
+) -> None:
     response = _send(
-        bot, user=ALICE, line=lines["sales"], recipient=f"new:{NEW_NUMBER}", message="Hello from Sales!"
+        bot,
+        user=ALICE,
+        line=lines["sales"],
+        recipient=f"new:{NEW_NUMBER}",
+        message="Hello from Sales!",
     )
     assert response.status_code == 200
     answer = response.json()
@@ -169,7 +188,9 @@ def test_a_send_to_a_new_number_creates_contact_conversation_sms_and_thread(bot:
     bot.fake_twilio.report(NEW_NUMBER, "delivered")
     wait_until(lambda: "Delivered" in _thread_when(bot, 1)[0].all_text, what="delivered in thread")
     # And the new number is now a contact that suggestions find.
-    assert bot.slack.suggest("2025550150", user=ALICE)[0]["value"].startswith(ids.CONTACT_OPTION_PREFIX)
+    assert bot.slack.suggest("2025550150", user=ALICE)[0]["value"].startswith(
+        ids.CONTACT_OPTION_PREFIX
+    )
 
 
 def test_a_second_send_reopens_the_same_conversation_and_thread(bot: Bot, lines) -> None:
@@ -177,7 +198,10 @@ def test_a_second_send_reopens_the_same_conversation_and_thread(bot: Bot, lines)
     _thread_when(bot, 1)
     first = _conversation(bot)
     close = bot.slack.click(
-        ids.CLOSE_CONVERSATION_ACTION, str(first.id), user=ALICE, channel=SALES_CHANNEL,
+        ids.CLOSE_CONVERSATION_ACTION,
+        str(first.id),
+        user=ALICE,
+        channel=SALES_CHANNEL,
         message_ts=first.slack_thread_ts,
     )
     assert close.status_code == 200
@@ -196,13 +220,28 @@ def test_a_second_send_reopens_the_same_conversation_and_thread(bot: Bot, lines)
     assert [r.text for r in replies] == ["First", "Second"]
     assert len(bot.fake_slack.top_level(SALES_CHANNEL)) == 1
     wait_until(lambda: "Open" in parent.all_text, what="parent shows Open again")
-    assert len(wait_until(lambda: len(bot.fake_twilio.sent_to(NEW_NUMBER)) == 2 and bot.fake_twilio.sent_to(NEW_NUMBER))) == 2
+    assert (
+        len(
+            wait_until(
+                lambda: (
+                    len(bot.fake_twilio.sent_to(NEW_NUMBER)) == 2
+                    and bot.fake_twilio.sent_to(NEW_NUMBER)
+                )
+            )
+        )
+        == 2
+    )
 
 
 def test_the_same_submission_twice_sends_once(bot: Bot, lines) -> None:
     for _ in range(2):
         response = _send(
-            bot, user=ALICE, line=lines["sales"], recipient=f"new:{NEW_NUMBER}", message="Once", view_id="V0SAME"
+            bot,
+            user=ALICE,
+            line=lines["sales"],
+            recipient=f"new:{NEW_NUMBER}",
+            message="Once",
+            view_id="V0SAME",
         )
         assert response.status_code == 200
     _thread_when(bot, 1)
@@ -221,7 +260,9 @@ def _assert_nothing_written(bot: Bot) -> None:
     assert bot.fake_twilio.requests == []
 
 
-def test_a_crafted_submission_for_a_line_the_user_may_not_use_sends_nothing(bot: Bot, lines) -> None:
+def test_a_crafted_submission_for_a_line_the_user_may_not_use_sends_nothing(
+    bot: Bot, lines
+) -> None:
     view = bot.slack.open_modal(user=ALICE)
     for line in (lines["billing"], lines["support"]):
         response = bot.slack.submit(
@@ -229,25 +270,63 @@ def test_a_crafted_submission_for_a_line_the_user_may_not_use_sends_nothing(bot:
         )
         assert response.json() == {
             "response_action": "errors",
-            "errors": {ids.LINE_BLOCK: "You don't have access to this line. Pick one of your lines."},
+            "errors": {
+                ids.LINE_BLOCK: "You don't have access to this line. Pick one of your lines."
+            },
         }
     # Someone with no line at all, submitting a view they never got.
     response = bot.slack.submit(
-        view, user=MALLORY, line_id=str(lines["sales"].id), recipient=f"new:{NEW_NUMBER}", message="Sneaky"
+        view,
+        user=MALLORY,
+        line_id=str(lines["sales"].id),
+        recipient=f"new:{NEW_NUMBER}",
+        message="Sneaky",
     )
-    assert response.json()["errors"] == {ids.LINE_BLOCK: "You don't have access to this line. Pick one of your lines."}
+    assert response.json()["errors"] == {
+        ids.LINE_BLOCK: "You don't have access to this line. Pick one of your lines."
+    }
     _assert_nothing_written(bot)
 
 
 @pytest.mark.parametrize(
     ("recipient", "message", "block", "error"),
     [
-        ("new:555-0199", "Hi", ids.RECIPIENT_BLOCK, "555-0199 is not a valid number: it needs an area code."),
-        ("new:+1202555", "Hi", ids.RECIPIENT_BLOCK, "+1202555 is not a valid number: it is too short."),
-        (None, "Hi", ids.RECIPIENT_BLOCK, "Pick a contact, or type a phone number and choose it from the list."),
-        ("contact:999999", "Hi", ids.RECIPIENT_BLOCK, "That contact no longer exists. Search for it again."),
-        (f"new:{NEW_NUMBER}", "", ids.MESSAGE_BLOCK, "The message is empty. Type something to send."),
-        (f"new:{NEW_NUMBER}", "   \n ", ids.MESSAGE_BLOCK, "The message is empty. Type something to send."),
+        (
+            "new:555-0199",
+            "Hi",
+            ids.RECIPIENT_BLOCK,
+            "555-0199 is not a valid number: it needs an area code.",
+        ),
+        (
+            "new:+1202555",
+            "Hi",
+            ids.RECIPIENT_BLOCK,
+            "+1202555 is not a valid number: it is too short.",
+        ),
+        (
+            None,
+            "Hi",
+            ids.RECIPIENT_BLOCK,
+            "Pick a contact, or type a phone number and choose it from the list.",
+        ),
+        (
+            "contact:999999",
+            "Hi",
+            ids.RECIPIENT_BLOCK,
+            "That contact no longer exists. Search for it again.",
+        ),
+        (
+            f"new:{NEW_NUMBER}",
+            "",
+            ids.MESSAGE_BLOCK,
+            "The message is empty. Type something to send.",
+        ),
+        (
+            f"new:{NEW_NUMBER}",
+            "   \n ",
+            ids.MESSAGE_BLOCK,
+            "The message is empty. Type something to send.",
+        ),
         (
             f"new:{NEW_NUMBER}",
             "x" * 1601,
@@ -276,7 +355,10 @@ def test_a_message_of_exactly_1600_characters_is_sent(bot: Bot, lines) -> None:
 
 def test_twilio_21211_marks_the_delivery_failed_and_the_thread_says_why(bot: Bot, lines) -> None:
     bot.fake_twilio.refuse(
-        NEW_NUMBER, status=400, code=21211, message=f"The 'To' number {NEW_NUMBER} is not a valid phone number."
+        NEW_NUMBER,
+        status=400,
+        code=21211,
+        message=f"The 'To' number {NEW_NUMBER} is not a valid phone number.",
     )
     _send(bot, user=ALICE, line=lines["sales"], recipient=f"new:{NEW_NUMBER}", message="Hello?")
     reply = wait_until(
@@ -295,7 +377,9 @@ def test_twilio_21211_marks_the_delivery_failed_and_the_thread_says_why(bot: Bot
 def test_a_transient_twilio_error_is_retried(bot: Bot, lines) -> None:
     bot.fake_twilio.refuse(NEW_NUMBER, status=503, code=20503, message="Service unavailable")
     _send(bot, user=ALICE, line=lines["sales"], recipient=f"new:{NEW_NUMBER}", message="Persist")
-    sms = wait_until(lambda: bot.fake_twilio.sent_to(NEW_NUMBER), timeout=15, what="the retried SMS")
+    sms = wait_until(
+        lambda: bot.fake_twilio.sent_to(NEW_NUMBER), timeout=15, what="the retried SMS"
+    )
     assert len(sms) == 1
     delivery = _delivery_when(bot, lambda d: d.provider_sid is not None)
     assert delivery.attempts == 2
@@ -319,11 +403,16 @@ def test_close_and_reopen_buttons_enforce_line_access(bot: Bot, lines) -> None:
     conversation = _conversation(bot)
     for user in (MALLORY, BOB):
         response = bot.slack.click(
-            ids.CLOSE_CONVERSATION_ACTION, str(conversation.id), user=user, channel=SALES_CHANNEL,
+            ids.CLOSE_CONVERSATION_ACTION,
+            str(conversation.id),
+            user=user,
+            channel=SALES_CHANNEL,
             message_ts=conversation.slack_thread_ts,
         )
         assert response.status_code == 200
-    refusals = wait_until(lambda: len(bot.fake_slack.responses) == 2 and bot.fake_slack.responses, what="refusals")
+    refusals = wait_until(
+        lambda: len(bot.fake_slack.responses) == 2 and bot.fake_slack.responses, what="refusals"
+    )
     assert all("don't have access to the line Sales" in r["text"] for r in refusals)
     assert all(r["response_type"] == "ephemeral" for r in refusals)
     assert _conversation(bot).status == "open"

@@ -21,13 +21,17 @@ from tests.factories import make_line
 def lines(session: Session):
     sales = make_line(session, number="+12025550100", name="Sales", grants=("U0ONE",))
     support = make_line(session, number="+12025550101", name="Support", grants=("S0ONE",))
-    other_team = make_line(session, number="+12025550102", name="Elsewhere", team_id="T9", grants=("U0ONE",))
+    other_team = make_line(
+        session, number="+12025550102", name="Elsewhere", team_id="T9", grants=("U0ONE",)
+    )
     return sales, support, other_team
 
 
 def test_direct_grants(session: Session, lines) -> None:
     sales, support, _ = lines
-    assert [line.name for line in find_usable_lines(session=session, team_id="T0TEST", user_id="U0ONE")] == ["Sales"]
+    assert [
+        line.name for line in find_usable_lines(session=session, team_id="T0TEST", user_id="U0ONE")
+    ] == ["Sales"]
     assert can_use_line(session=session, line=sales, user_id="U0ONE")
     assert not can_use_line(session=session, line=support, user_id="U0ONE")
 
@@ -35,33 +39,58 @@ def test_direct_grants(session: Session, lines) -> None:
 def test_grants_through_user_groups_follow_membership(session: Session, lines) -> None:
     _, support, _ = lines
     assert not can_use_line(session=session, line=support, user_id="U0TWO")
-    replace_usergroup_members(session=session, team_id="T0TEST", usergroup_id="S0ONE", user_ids=["U0TWO", "U0THREE"])
+    replace_usergroup_members(
+        session=session, team_id="T0TEST", usergroup_id="S0ONE", user_ids=["U0TWO", "U0THREE"]
+    )
     assert can_use_line(session=session, line=support, user_id="U0TWO")
-    replace_usergroup_members(session=session, team_id="T0TEST", usergroup_id="S0ONE", user_ids=["U0THREE"])
+    replace_usergroup_members(
+        session=session, team_id="T0TEST", usergroup_id="S0ONE", user_ids=["U0THREE"]
+    )
     assert not can_use_line(session=session, line=support, user_id="U0TWO")
 
 
 def test_membership_of_a_group_in_another_team_does_not_count(session: Session, lines) -> None:
     _, support, _ = lines
-    replace_usergroup_members(session=session, team_id="T9", usergroup_id="S0ONE", user_ids=["U0TWO"])
+    replace_usergroup_members(
+        session=session, team_id="T9", usergroup_id="S0ONE", user_ids=["U0TWO"]
+    )
     assert not can_use_line(session=session, line=support, user_id="U0TWO")
 
 
 def test_find_usable_line_checks_team_activity_and_access(session: Session, lines) -> None:
     sales, _, other_team = lines
-    assert find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id=str(sales.id)) == sales
-    assert find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id=str(other_team.id)) is None
-    assert find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id="nonsense") is None
-    assert find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id=None) is None
+    assert (
+        find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id=str(sales.id))
+        == sales
+    )
+    assert (
+        find_usable_line(
+            session=session, team_id="T0TEST", user_id="U0ONE", line_id=str(other_team.id)
+        )
+        is None
+    )
+    assert (
+        find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id="nonsense")
+        is None
+    )
+    assert (
+        find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id=None) is None
+    )
     sales.active = False
     session.add(sales)
     session.flush()
-    assert find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id=str(sales.id)) is None
+    assert (
+        find_usable_line(session=session, team_id="T0TEST", user_id="U0ONE", line_id=str(sales.id))
+        is None
+    )
 
 
 def test_grant_and_revoke_report_what_changed(session: Session, lines) -> None:
     sales, _, _ = lines
-    assert grant_line(session=session, line=sales, principals=["U0ONE", "U0TWO", "S0SEVEN"]) == ["U0TWO", "S0SEVEN"]
+    assert grant_line(session=session, line=sales, principals=["U0ONE", "U0TWO", "S0SEVEN"]) == [
+        "U0TWO",
+        "S0SEVEN",
+    ]
     assert revoke_line(session=session, line=sales, principals=["U0TWO", "U0NINE"]) == ["U0TWO"]
     assert not can_use_line(session=session, line=sales, user_id="U0TWO")
     with pytest.raises(InvalidPrincipal, match="neither a Slack user id"):
@@ -69,8 +98,14 @@ def test_grant_and_revoke_report_what_changed(session: Session, lines) -> None:
 
 
 def test_stale_usergroups(session: Session, lines) -> None:
-    assert find_stale_usergroups(session=session, team_id="T0TEST", max_age=timedelta(minutes=5)) == ["S0ONE"]
+    assert find_stale_usergroups(
+        session=session, team_id="T0TEST", max_age=timedelta(minutes=5)
+    ) == ["S0ONE"]
     replace_usergroup_members(session=session, team_id="T0TEST", usergroup_id="S0ONE", user_ids=[])
-    assert find_stale_usergroups(session=session, team_id="T0TEST", max_age=timedelta(minutes=5)) == []
+    assert (
+        find_stale_usergroups(session=session, team_id="T0TEST", max_age=timedelta(minutes=5)) == []
+    )
     later = utcnow() + timedelta(minutes=6)
-    assert find_stale_usergroups(session=session, team_id="T0TEST", max_age=timedelta(minutes=5), now=later) == ["S0ONE"]
+    assert find_stale_usergroups(
+        session=session, team_id="T0TEST", max_age=timedelta(minutes=5), now=later
+    ) == ["S0ONE"]

@@ -20,8 +20,12 @@ def test_name_terms_are_folded_words() -> None:
 
 
 def test_get_or_create_is_idempotent_and_keeps_existing_names(session: Session) -> None:
-    first, created = get_or_create_contact(session=session, team_id="T1", phone="+12025550123", name="Jane")
-    again, created_again = get_or_create_contact(session=session, team_id="T1", phone="+12025550123", name="Other")
+    first, created = get_or_create_contact(
+        session=session, team_id="T1", phone="+12025550123", name="Jane"
+    )
+    again, created_again = get_or_create_contact(
+        session=session, team_id="T1", phone="+12025550123", name="Other"
+    )
     assert created and not created_again
     assert again.id == first.id and again.name == "Jane"
     assert len(session.exec(select(Contact)).all()) == 1
@@ -29,7 +33,9 @@ def test_get_or_create_is_idempotent_and_keeps_existing_names(session: Session) 
 
 def test_a_nameless_contact_takes_a_name_given_later(session: Session) -> None:
     get_or_create_contact(session=session, team_id="T1", phone="+12025550123")
-    contact, _ = get_or_create_contact(session=session, team_id="T1", phone="+12025550123", name="Jane")
+    contact, _ = get_or_create_contact(
+        session=session, team_id="T1", phone="+12025550123", name="Jane"
+    )
     assert contact.name == "Jane"
     assert _names(search_contacts(session=session, team_id="T1", query="jan")) == ["Jane"]
 
@@ -45,9 +51,14 @@ def test_search_by_name_word_prefix_and_by_number_prefix(session: Session) -> No
     make_contact(session, phone="+12025550123", name="Jane Doe")
     make_contact(session, phone="+12025550124", name="John Smith")
     make_contact(session, phone="+12025550125")
-    assert _names(search_contacts(session=session, team_id="T0TEST", query="J")) == ["Jane Doe", "John Smith"]
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="J")) == [
+        "Jane Doe",
+        "John Smith",
+    ]
     assert _names(search_contacts(session=session, team_id="T0TEST", query="do")) == ["Jane Doe"]
-    assert _names(search_contacts(session=session, team_id="T0TEST", query="john s")) == ["John Smith"]
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="john s")) == [
+        "John Smith"
+    ]
     assert _names(search_contacts(session=session, team_id="T0TEST", query="john d")) == []
     by_number = search_contacts(session=session, team_id="T0TEST", query="202-555-0125")
     assert [r.contact.phone for r in by_number] == ["+12025550125"]
@@ -67,5 +78,7 @@ def test_renaming_reindexes(session: Session) -> None:
     rename_contact(session=session, contact=contact, name="Janet Roe")
     assert _names(search_contacts(session=session, team_id="T0TEST", query="doe")) == []
     assert _names(search_contacts(session=session, team_id="T0TEST", query="roe")) == ["Janet Roe"]
-    terms = session.exec(select(ContactSearchTerm.term).where(ContactSearchTerm.contact_id == contact.id)).all()
+    terms = session.exec(
+        select(ContactSearchTerm.term).where(ContactSearchTerm.contact_id == contact.id)
+    ).all()
     assert sorted(terms) == ["12025550123", "2025550123", "janet", "roe"]

@@ -35,22 +35,30 @@ def test_message_body_rules() -> None:
 
 
 def test_open_creates_then_finds_then_reopens(session: Session, line, contact) -> None:
-    first, created = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")
+    first, created = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U1"
+    )
     assert created and first.status == ConversationStatus.OPEN
-    same, created_again = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")
+    same, created_again = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U1"
+    )
     assert not created_again and same.id == first.id
 
     close_conversation(session=session, conversation=first, user_id="U1")
     assert first.status == ConversationStatus.CLOSED and first.closed_by == "U1"
     parent_rev = first.parent_rev
-    reopened, created_third = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U2")
+    reopened, created_third = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U2"
+    )
     assert not created_third and reopened.id == first.id
     assert reopened.status == ConversationStatus.OPEN and reopened.closed_at is None
     assert reopened.parent_rev == parent_rev + 1 and reopened.mirror_pending
     assert len(session.exec(select(Conversation)).all()) == 1
 
 
-def test_the_database_allows_one_direct_conversation_per_line_and_contact(session: Session, line, contact) -> None:
+def test_the_database_allows_one_direct_conversation_per_line_and_contact(
+    session: Session, line, contact
+) -> None:
     open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")
     session.add(Conversation(team_id=line.team_id, line_id=line.id, contact_id=contact.id))
     with pytest.raises(IntegrityError):
@@ -63,33 +71,68 @@ def test_group_conversations_are_not_limited_by_the_direct_rule(session: Session
     session.flush()
 
 
-def test_send_text_writes_message_and_one_pending_delivery_per_recipient(session: Session, line, contact) -> None:
-    conversation, _ = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")
+def test_send_text_writes_message_and_one_pending_delivery_per_recipient(
+    session: Session, line, contact
+) -> None:
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U1"
+    )
     seq = conversation.mirror_seq
     message, created = send_text(
-        session=session, conversation=conversation, line=line, recipients=[contact], body=" Hi ",
-        author_user_id="U1", dedupe_key="view:V1",
+        session=session,
+        conversation=conversation,
+        line=line,
+        recipients=[contact],
+        body=" Hi ",
+        author_user_id="U1",
+        dedupe_key="view:V1",
     )
     assert created and message.body == "Hi"
     deliveries = session.exec(select(Delivery)).all()
-    assert [(d.to_phone, d.status, d.line_id) for d in deliveries] == [(contact.phone, DeliveryStatus.PENDING, line.id)]
+    assert [(d.to_phone, d.status, d.line_id) for d in deliveries] == [
+        (contact.phone, DeliveryStatus.PENDING, line.id)
+    ]
     assert conversation.mirror_seq == seq + 1 and conversation.last_message_at is not None
 
 
 def test_send_text_with_a_used_key_writes_nothing(session: Session, line, contact) -> None:
-    conversation, _ = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")
-    first, _ = send_text(session=session, conversation=conversation, line=line, recipients=[contact], body="Hi",
-                         author_user_id="U1", dedupe_key="view:V1")
-    again, created = send_text(session=session, conversation=conversation, line=line, recipients=[contact],
-                               body="Hi", author_user_id="U1", dedupe_key="view:V1")
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U1"
+    )
+    first, _ = send_text(
+        session=session,
+        conversation=conversation,
+        line=line,
+        recipients=[contact],
+        body="Hi",
+        author_user_id="U1",
+        dedupe_key="view:V1",
+    )
+    again, created = send_text(
+        session=session,
+        conversation=conversation,
+        line=line,
+        recipients=[contact],
+        body="Hi",
+        author_user_id="U1",
+        dedupe_key="view:V1",
+    )
     assert not created and again.id == first.id
     assert len(session.exec(select(Message)).all()) == 1
     assert len(session.exec(select(Delivery)).all()) == 1
 
 
 def test_send_text_refuses_a_bad_body_before_writing(session: Session, line, contact) -> None:
-    conversation, _ = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U1"
+    )
     with pytest.raises(InvalidMessageBody):
-        send_text(session=session, conversation=conversation, line=line, recipients=[contact], body="",
-                  author_user_id="U1")
+        send_text(
+            session=session,
+            conversation=conversation,
+            line=line,
+            recipients=[contact],
+            body="",
+            author_user_id="U1",
+        )
     assert session.exec(select(Message)).all() == []

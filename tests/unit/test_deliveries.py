@@ -25,9 +25,17 @@ def outbox(session: Session):
     line = make_line(session)
     contacts = [make_contact(session, phone=f"+120255501{n:02d}") for n in range(3)]
     for contact in contacts:
-        conversation, _ = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")
-        send_text(session=session, conversation=conversation, line=line, recipients=[contact], body="Hi",
-                  author_user_id="U1")
+        conversation, _ = open_or_reopen_conversation(
+            session=session, line=line, contact=contact, user_id="U1"
+        )
+        send_text(
+            session=session,
+            conversation=conversation,
+            line=line,
+            recipients=[contact],
+            body="Hi",
+            author_user_id="U1",
+        )
     session.commit()
     return line
 
@@ -44,7 +52,11 @@ def test_claims_are_exclusive_and_oldest_first(session: Session, outbox: Line) -
     first = claim_next_delivery(session=session, line_id=outbox.id, now=now)
     second = claim_next_delivery(session=session, line_id=outbox.id, now=now)
     assert first.id < second.id
-    assert first.status == DeliveryStatus.SENDING and first.attempts == 1 and first.claimed_at is not None
+    assert (
+        first.status == DeliveryStatus.SENDING
+        and first.attempts == 1
+        and first.claimed_at is not None
+    )
     claim_next_delivery(session=session, line_id=outbox.id, now=now)
     assert claim_next_delivery(session=session, line_id=outbox.id, now=now) is None
 
@@ -52,11 +64,18 @@ def test_claims_are_exclusive_and_oldest_first(session: Session, outbox: Line) -
 def test_a_delivery_waiting_for_its_retry_time_is_not_due(session: Session, outbox: Line) -> None:
     now = utcnow()
     delivery = claim_next_delivery(session=session, line_id=outbox.id, now=now)
-    record_retry(session=session, delivery=delivery, retry_at=now + timedelta(seconds=30), error_text="busy")
-    claimed = {claim_next_delivery(session=session, line_id=outbox.id, now=now).id for _ in range(2)}
+    record_retry(
+        session=session, delivery=delivery, retry_at=now + timedelta(seconds=30), error_text="busy"
+    )
+    claimed = {
+        claim_next_delivery(session=session, line_id=outbox.id, now=now).id for _ in range(2)
+    }
     assert delivery.id not in claimed
     assert claim_next_delivery(session=session, line_id=outbox.id, now=now) is None
-    assert claim_next_delivery(session=session, line_id=outbox.id, now=now + timedelta(seconds=31)).id == delivery.id
+    assert (
+        claim_next_delivery(session=session, line_id=outbox.id, now=now + timedelta(seconds=31)).id
+        == delivery.id
+    )
 
 
 def test_send_slots_pace_a_line(session: Session, outbox: Line) -> None:
@@ -86,7 +105,9 @@ def test_a_slot_read_by_two_dispatchers_is_taken_once(session: Session, outbox: 
 
 def test_due_lines_and_next_due_time(session: Session, outbox: Line) -> None:
     now = utcnow()
-    assert [line.id for line in find_lines_with_due_deliveries(session=session, now=now)] == [outbox.id]
+    assert [line.id for line in find_lines_with_due_deliveries(session=session, now=now)] == [
+        outbox.id
+    ]
     assert next_due_time(session=session) <= now
     take_send_slot(session=session, line=outbox, now=now)
     session.commit()
@@ -102,16 +123,25 @@ def test_outcomes_bump_the_message_for_the_mirror(session: Session, outbox: Line
     session.refresh(message)
     assert delivery.status == DeliveryStatus.QUEUED and message.slack_rev == rev + 1
     other = claim_next_delivery(session=session, line_id=outbox.id, now=now)
-    record_failure(session=session, delivery=other, error_text="the number is a landline", error_code=30006)
+    record_failure(
+        session=session, delivery=other, error_text="the number is a landline", error_code=30006
+    )
     assert other.status == DeliveryStatus.FAILED and other.error_code == 30006
 
 
 def test_status_callbacks_move_forward_only(session: Session, outbox: Line) -> None:
     delivery = claim_next_delivery(session=session, line_id=outbox.id, now=utcnow())
     record_accepted(session=session, delivery=delivery, provider_sid="SM1", status="queued")
-    assert apply_provider_status(session=session, provider_sid="SM1", status="delivered") is not None
+    assert (
+        apply_provider_status(session=session, provider_sid="SM1", status="delivered") is not None
+    )
     assert apply_provider_status(session=session, provider_sid="SM1", status="sent") is None
-    assert apply_provider_status(session=session, provider_sid="SM1", status="failed", error_code=30008) is None
+    assert (
+        apply_provider_status(
+            session=session, provider_sid="SM1", status="failed", error_code=30008
+        )
+        is None
+    )
     assert apply_provider_status(session=session, provider_sid="SM-unknown", status="sent") is None
     assert apply_provider_status(session=session, provider_sid="SM1", status="bogus") is None
     row = session.exec(select(Delivery).where(Delivery.provider_sid == "SM1")).one()
@@ -123,6 +153,10 @@ def test_undelivered_keeps_its_reason(session: Session, outbox: Line) -> None:
     record_accepted(session=session, delivery=delivery, provider_sid="SM2", status="queued")
     apply_provider_status(session=session, provider_sid="SM2", status="sent")
     changed = apply_provider_status(
-        session=session, provider_sid="SM2", status="undelivered", error_code=30003, error_text="unreachable"
+        session=session,
+        provider_sid="SM2",
+        status="undelivered",
+        error_code=30003,
+        error_text="unreachable",
     )
     assert changed.status == DeliveryStatus.UNDELIVERED and changed.error_text == "unreachable"

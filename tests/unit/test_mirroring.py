@@ -25,26 +25,42 @@ def test_a_claim_is_exclusive_until_released(session: Session) -> None:
     conversation = _conversation(session)
     now = utcnow()
     assert find_conversations_to_mirror(session=session, now=now) == [conversation.id]
-    seq = claim_conversation_for_mirror(session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1))
+    seq = claim_conversation_for_mirror(
+        session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
+    )
     assert seq is not None
-    assert claim_conversation_for_mirror(session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)) is None
+    assert (
+        claim_conversation_for_mirror(
+            session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
+        )
+        is None
+    )
     assert find_conversations_to_mirror(session=session, now=now) == []
     # An expired lease (its worker died) can be claimed again.
     later = now + timedelta(minutes=2)
-    assert claim_conversation_for_mirror(session=session, conversation_id=conversation.id, now=later, lease=timedelta(minutes=1)) == seq
+    assert (
+        claim_conversation_for_mirror(
+            session=session, conversation_id=conversation.id, now=later, lease=timedelta(minutes=1)
+        )
+        == seq
+    )
 
 
 def test_work_arriving_during_a_claim_is_not_lost(session: Session) -> None:
     conversation = _conversation(session)
     now = utcnow()
-    seq = claim_conversation_for_mirror(session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1))
+    seq = claim_conversation_for_mirror(
+        session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
+    )
     session.commit()
     mark_for_mirror(conversation)  # e.g. a status callback while the worker posts
     session.add(conversation)
     session.commit()
     assert finish_mirror(session=session, conversation_id=conversation.id, seq=seq) is False
     assert find_conversations_to_mirror(session=session, now=now) == [conversation.id]
-    seq2 = claim_conversation_for_mirror(session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1))
+    seq2 = claim_conversation_for_mirror(
+        session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
+    )
     assert finish_mirror(session=session, conversation_id=conversation.id, seq=seq2) is True
     assert find_conversations_to_mirror(session=session, now=now) == []
 
@@ -52,7 +68,13 @@ def test_work_arriving_during_a_claim_is_not_lost(session: Session) -> None:
 def test_a_release_can_ask_to_wait(session: Session) -> None:
     conversation = _conversation(session)
     now = utcnow()
-    claim_conversation_for_mirror(session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1))
-    release_mirror(session=session, conversation_id=conversation.id, not_before=now + timedelta(seconds=3))
+    claim_conversation_for_mirror(
+        session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
+    )
+    release_mirror(
+        session=session, conversation_id=conversation.id, not_before=now + timedelta(seconds=3)
+    )
     assert find_conversations_to_mirror(session=session, now=now) == []
-    assert find_conversations_to_mirror(session=session, now=now + timedelta(seconds=3)) == [conversation.id]
+    assert find_conversations_to_mirror(session=session, now=now + timedelta(seconds=3)) == [
+        conversation.id
+    ]

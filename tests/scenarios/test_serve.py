@@ -1,0 +1,135 @@
+"""`textbot serve` as a separate process, as an operator starts it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from bot.db import create_db_engine
+from models.tables import Delivery, DeliveryStatus
+from tests.factories import make_line
+from tests.fakes.servers import bind_loopback
+from tests.fakes.slack import BOT_TOKEN, FakeSlack
+from tests.slack_driver import SIGNING_SECRET, SlackDriver, wait_until
+
+ALICE = "U0ALICE"
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", *args]
+
+
+def _environment(tmp_path, **values: str) -> dict[str, str]:
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "TWILIO_", "PUBLIC_URL", "DATABASE_URL"))
+    }
+    return {**keep, "PYTHONUNBUFFERED": "1", **values}
+
+
+def test_serve_without_a_token_says_which_setting_and_how_to_get_it(tmp_path) -> None:
+    result = subprocess.run(
+        _command("serve"),
+        cwd=tmp_path,
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "textbot: SLACK_BOT_TOKEN is not set: the Bot User OAuth Token (xoxb-...)"
+    )
+    assert "manifest.yml" in lines[0]
+
+
+def test_serve_on_an_empty_database_asks_for_the_upgrade(tmp_path, fake_slack: FakeSlack) -> None:
+    env = _environment(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}",
+    )
+    result = subprocess.run(
+        _command("serve"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "run `textbot db upgrade` first" in result.stderr
+
+
+@pytest.fixture
+def served(tmp_path, fake_slack: FakeSlack) -> Iterator[tuple[str, str]]:
+    """db upgrade, then serve with no Twilio credentials (the built-in simulator)."""
+    database_url = f"sqlite:///{tmp_path / 'textbot.db'}"
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = _environment(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        DATABASE_URL=database_url,
+    )
+    upgrade = subprocess.run(
+        _command("db", "upgrade"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    process = subprocess.Popen(
+        _command("serve", "--port", str(port), "--host", "127.0.0.1"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).json() == {"ok": True, "database": True}
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, timeout=30, what="/healthz")
+    yield url, database_url
+    process.terminate()
+    process.wait(10)
+
+
+def test_served_bot_texts_through_the_simulator_end_to_end(served, fake_slack: FakeSlack) -> None:
+    url, database_url = served
+    engine = create_db_engine(database_url)
+    with Session(engine) as session, session.begin():
+        line = make_line(session, grants=(ALICE,))
+        line_id = line.id
+    slack = SlackDriver(url, fake_slack)
+    view = slack.open_modal(user=ALICE)
+    response = slack.submit(
+        view, user=ALICE, line_id=str(line_id), recipient="new:+12025550150", message="Hi"
+    )
+    assert response.json()["response_action"] == "update"
+
+    def delivered() -> bool:
+        with Session(engine) as session:
+            delivery = session.exec(select(Delivery)).first()
+            return delivery is not None and delivery.status == DeliveryStatus.DELIVERED
+
+    # The simulator accepts the text and reports sent, then delivered, to /twilio/status.
+    wait_until(delivered, timeout=15, what="the simulator to report delivery")
+    assert wait_until(
+        lambda: [m for m in fake_slack.top_level("C0SALES")], what="the parent message"
+    )
+    engine.dispose()

@@ -1,0 +1,123 @@
+"""The CLI, run as operators run it, on the test database."""
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from models.tables import Contact, Line, LineAccess
+from tests.factories import make_contact
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SLACK_TEAM_ID", "T0TEST")
+
+    def run(*args: str):
+        return runner.invoke(app, list(args))
+
+    return run
+
+
+def test_lines_add_grant_revoke_list(cli, session) -> None:
+    result = cli("lines", "add", "(202) 555-0100", "--name", "Sales", "--channel", "C0SALES")
+    assert result.exit_code == 0, result.output
+    assert "Added line Sales (+1 202-555-0100) in C0SALES." in result.output
+    assert cli("lines", "grant", "+12025550100", "U0ALICE", "S0TEAM").exit_code == 0
+    again = cli("lines", "grant", "2025550100", "U0ALICE")
+    assert "Already had it: U0ALICE." in again.output
+    revoke = cli("lines", "revoke", "2025550100", "S0TEAM", "U0NOBODY")
+    assert (
+        "Revoked Sales from S0TEAM." in revoke.output
+        and "Did not have it: U0NOBODY." in revoke.output
+    )
+    listing = cli("lines", "list")
+    assert "+1 202-555-0100  Sales  team T0TEST  channel C0SALES  access: U0ALICE" in listing.output
+    line = session.exec(select(Line)).one()
+    assert line.number == "+12025550100" and line.team_id == "T0TEST"
+    assert [a.principal for a in session.exec(select(LineAccess)).all()] == ["U0ALICE"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("lines", "add", "555-0100", "--name", "X", "--channel", "C1X"),
+            "555-0100 is not a valid number: it needs an area code",
+        ),
+        (
+            ("lines", "add", "2025550100", "--name", "X", "--channel", "general"),
+            "'general' is not a Slack channel id",
+        ),
+        (("lines", "grant", "2025550199", "U0ALICE"), "there is no line 2025550199"),
+    ],
+)
+def test_bad_line_commands_say_why(cli, args, message) -> None:
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_a_line_number_can_only_be_added_once(cli) -> None:
+    cli("lines", "add", "2025550100", "--name", "Sales", "--channel", "C0SALES")
+    result = cli("lines", "add", "+1 202 555 0100", "--name", "Other", "--channel", "C0OTHER")
+    assert result.exit_code == 1 and "+12025550100 is already the line 'Sales'" in result.output
+
+
+def test_granting_something_that_is_not_a_principal_is_refused(cli, session) -> None:
+    cli("lines", "add", "2025550100", "--name", "Sales", "--channel", "C0SALES")
+    result = cli("lines", "grant", "2025550100", "U0ALICE", "#general")
+    assert result.exit_code == 1 and "'#general' is neither a Slack user id" in result.output
+    assert session.exec(select(LineAccess)).all() == []  # all or nothing
+
+
+def test_contacts_add_and_rename(cli, session) -> None:
+    assert (
+        "Added contact +1 202-555-0123: Jane Doe."
+        in cli("contacts", "add", "2025550123", "--name", "Jane Doe").output
+    )
+    assert (
+        "Updated contact +1 202-555-0123: Jane Roe."
+        in cli("contacts", "add", "+12025550123", "--name", "Jane Roe").output
+    )
+    assert [(c.phone, c.name) for c in session.exec(select(Contact)).all()] == [
+        ("+12025550123", "Jane Roe")
+    ]
+    bad = cli("contacts", "add", "12345")
+    assert bad.exit_code == 1 and "is not a valid number" in bad.output
+
+
+def test_contacts_import_reports_skipped_rows(cli, session, tmp_path) -> None:
+    make_contact(session, phone="+12025550124", name=None)
+    session.commit()
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(
+        "Phone,Name\n"
+        "(202) 555-0123,Jane Doe\n"
+        "555-0100,Nope\n"
+        "+12025550124,John Smith\n"
+        ",Empty\n"
+        "2025550125,\n"
+    )
+    result = cli("contacts", "import", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 new contact(s), updated 1, skipped 2." in result.output
+    assert "skipped row 3: 555-0100 is not a valid number: it needs an area code" in result.output
+    assert "skipped row 5:" in result.output
+    contacts = {c.phone: c.name for c in session.exec(select(Contact)).all()}
+    assert contacts == {
+        "+12025550123": "Jane Doe",
+        "+12025550124": "John Smith",
+        "+12025550125": None,
+    }
+
+
+def test_contacts_import_needs_a_phone_column(cli, tmp_path) -> None:
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("number,name\n2025550123,Jane\n")
+    result = cli("contacts", "import", str(csv_file))
+    assert result.exit_code == 1 and "has no 'phone' column" in result.output

@@ -1,0 +1,89 @@
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "PUBLIC_URL",
+        "DATABASE_URL",
+        "DEFAULT_REGION",
+        "SLACK_API_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///textbot.db"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.default_region == "US"
+    assert not settings.uses_twilio and not settings.socket_mode
+
+
+def test_the_env_file_is_read(tmp_path) -> None:
+    (tmp_path / ".env").write_text(
+        "SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_API_URL=http://127.0.0.1:9/api\n"
+    )
+    settings = load_settings()
+    assert settings.slack_bot_token == "xoxb-from-file"
+    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+
+
+def test_serving_needs_a_bot_token_and_says_how_to_get_one() -> None:
+    with pytest.raises(SettingsError) as missing:
+        load_settings().check_for_serving()
+    assert str(missing.value).startswith("SLACK_BOT_TOKEN is not set: the Bot User OAuth Token")
+    assert "\n" not in str(missing.value)
+
+
+def test_http_mode_needs_the_signing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET is not set"):
+        load_settings().check_for_serving()
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    load_settings().check_for_serving()
+
+
+def test_half_configured_twilio_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "a" * 32)
+    with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN is not set"):
+        load_settings().check_for_serving()
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t")
+    with pytest.raises(SettingsError, match="PUBLIC_URL is not set"):
+        load_settings().check_for_serving()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "SLACK_BOT_TOKEN",
+            "xoxp-user-token",
+            "SLACK_BOT_TOKEN is malformed (must start with xoxb-)",
+        ),
+        ("SLACK_APP_TOKEN", "xoxb-1", "SLACK_APP_TOKEN is malformed (must start with xapp-)"),
+        (
+            "TWILIO_ACCOUNT_SID",
+            "AB123",
+            "TWILIO_ACCOUNT_SID is malformed (must be AC followed by 32",
+        ),
+        ("DEFAULT_REGION", "XX", "DEFAULT_REGION is malformed ('XX' is not a region"),
+    ],
+)
+def test_malformed_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as malformed:
+        load_settings()
+    assert str(malformed.value).startswith(message)
