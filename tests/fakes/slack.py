@@ -3,8 +3,10 @@ keeps the channels' messages, and can be told to fail (e.g. 429 with Retry-After
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,11 +15,13 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 
 
 @dataclass
@@ -55,6 +59,8 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
         self.usergroups: dict[str, list[str]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self.socket_acks: list[dict[str, Any]] = []
+        self._socket_outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._lock = threading.Lock()
@@ -63,6 +69,7 @@ class FakeSlack:
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{key}", self._response_url, methods=["POST"]),
+                WebSocketRoute("/socket", self._socket),
             ]
         )
 
@@ -134,6 +141,10 @@ class FakeSlack:
             failure = queue.pop(0) if queue else None
         if failure:
             return JSONResponse(failure.body, status_code=failure.status, headers=failure.headers)
+        if method == "apps.connections.open":
+            if request.headers.get("authorization") != f"Bearer {APP_TOKEN}":
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            return JSONResponse({"ok": True, "url": self.url.replace("http", "ws") + "/socket"})
         if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -209,3 +220,39 @@ class FakeSlack:
         with self._lock:
             self.responses.append({"key": request.path_params["key"], **payload})
         return Response("ok")
+
+    # --- Socket Mode ------------------------------------------------------------------------
+    def push_socket_envelope(self, kind: str, payload: dict[str, Any], envelope_id: str) -> None:
+        """Deliver a request over the Socket Mode connection, as Slack does."""
+        self._socket_outbox.put(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": True,
+            }
+        )
+
+    async def _socket(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"type": "hello", "num_connections": 1})
+
+        async def relay_outbox() -> None:
+            while True:
+                try:
+                    envelope = self._socket_outbox.get_nowait()
+                except queue.Empty:
+                    await asyncio.sleep(0.02)
+                    continue
+                await websocket.send_json(envelope)
+
+        relay = asyncio.create_task(relay_outbox())
+        try:
+            while True:
+                ack = json.loads(await websocket.receive_text())
+                with self._lock:
+                    self.socket_acks.append(ack)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            relay.cancel()

@@ -220,6 +220,24 @@ def test_a_second_send_reopens_the_same_conversation_and_thread(bot: Bot, lines)
     assert [r.text for r in replies] == ["First", "Second"]
     assert len(bot.fake_slack.top_level(SALES_CHANNEL)) == 1
     wait_until(lambda: "Open" in parent.all_text, what="parent shows Open again")
+    # The Reopen button works too (and Close after it).
+    bot.slack.click(
+        ids.CLOSE_CONVERSATION_ACTION,
+        str(first.id),
+        user=ALICE,
+        channel=SALES_CHANNEL,
+        message_ts=first.slack_thread_ts,
+    )
+    wait_until(lambda: "Reopen" in parent.all_text, what="Reopen button")
+    bot.slack.click(
+        ids.REOPEN_CONVERSATION_ACTION,
+        str(first.id),
+        user=ALICE,
+        channel=SALES_CHANNEL,
+        message_ts=first.slack_thread_ts,
+    )
+    wait_until(lambda: _conversation(bot).status == "open", what="reopened by the button")
+    wait_until(lambda: ids.CLOSE_CONVERSATION_ACTION in parent.all_text, what="Close button again")
     assert (
         len(
             wait_until(

@@ -15,7 +15,7 @@ from bot.db import create_db_engine
 from models.tables import Delivery, DeliveryStatus
 from tests.factories import make_line
 from tests.fakes.servers import bind_loopback
-from tests.fakes.slack import BOT_TOKEN, FakeSlack
+from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, TEAM_ID, FakeSlack
 from tests.slack_driver import SIGNING_SECRET, SlackDriver, wait_until
 
 ALICE = "U0ALICE"
@@ -67,8 +67,7 @@ def test_serve_on_an_empty_database_asks_for_the_upgrade(tmp_path, fake_slack: F
     assert "run `textbot db upgrade` first" in result.stderr
 
 
-@pytest.fixture
-def served(tmp_path, fake_slack: FakeSlack) -> Iterator[tuple[str, str]]:
+def _serve(tmp_path, fake_slack: FakeSlack, **settings: str) -> Iterator[tuple[str, str]]:
     """db upgrade, then serve with no Twilio credentials (the built-in simulator)."""
     database_url = f"sqlite:///{tmp_path / 'textbot.db'}"
     sock = bind_loopback()
@@ -80,6 +79,7 @@ def served(tmp_path, fake_slack: FakeSlack) -> Iterator[tuple[str, str]]:
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake_slack.api_url,
         DATABASE_URL=database_url,
+        **settings,
     )
     upgrade = subprocess.run(
         _command("db", "upgrade"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
@@ -109,6 +109,16 @@ def served(tmp_path, fake_slack: FakeSlack) -> Iterator[tuple[str, str]]:
     process.wait(10)
 
 
+@pytest.fixture
+def served(tmp_path, fake_slack: FakeSlack) -> Iterator[tuple[str, str]]:
+    yield from _serve(tmp_path, fake_slack)
+
+
+@pytest.fixture
+def served_in_socket_mode(tmp_path, fake_slack: FakeSlack) -> Iterator[tuple[str, str]]:
+    yield from _serve(tmp_path, fake_slack, SLACK_APP_TOKEN=APP_TOKEN)
+
+
 def test_served_bot_texts_through_the_simulator_end_to_end(served, fake_slack: FakeSlack) -> None:
     url, database_url = served
     engine = create_db_engine(database_url)
@@ -133,3 +143,30 @@ def test_served_bot_texts_through_the_simulator_end_to_end(served, fake_slack: F
         lambda: [m for m in fake_slack.top_level("C0SALES")], what="the parent message"
     )
     engine.dispose()
+
+
+def test_socket_mode_receives_slack_requests_and_still_serves_twilio(
+    served_in_socket_mode, fake_slack
+) -> None:
+    url, database_url = served_in_socket_mode
+    engine = create_db_engine(database_url)
+    with Session(engine) as session, session.begin():
+        make_line(session, grants=(ALICE,))
+    engine.dispose()
+    command = {
+        "team_id": TEAM_ID,
+        "channel_id": "C0GENERAL",
+        "user_id": ALICE,
+        "command": "/text",
+        "text": "",
+        "api_app_id": "A0TEXTBOT",
+        "response_url": fake_slack.response_url(),
+        "trigger_id": "1.2.socket",
+    }
+    fake_slack.push_socket_envelope("slash_commands", command, envelope_id="E1")
+    ack = wait_until(lambda: fake_slack.socket_acks, what="the Socket Mode acknowledgement")[0]
+    assert ack["envelope_id"] == "E1"
+    opened = wait_until(lambda: fake_slack.calls_to("views.open"), what="views.open")
+    assert opened[0].params["trigger_id"] == "1.2.socket"
+    # The Twilio webhooks are served over HTTP all the same (and check signatures).
+    assert httpx.post(f"{url}/twilio/status", data={"MessageSid": "SM1"}).status_code == 403

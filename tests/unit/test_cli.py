@@ -121,3 +121,21 @@ def test_contacts_import_needs_a_phone_column(cli, tmp_path) -> None:
     csv_file.write_text("number,name\n2025550123,Jane\n")
     result = cli("contacts", "import", str(csv_file))
     assert result.exit_code == 1 and "has no 'phone' column" in result.output
+
+
+def test_the_team_is_read_from_the_bot_token_when_not_given(
+    cli, fake_slack, monkeypatch, session
+) -> None:
+    monkeypatch.delenv("SLACK_TEAM_ID")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+    monkeypatch.setenv("SLACK_API_URL", fake_slack.api_url)
+    result = cli("lines", "add", "2025550100", "--name", "Sales", "--channel", "C0SALES")
+    assert result.exit_code == 0, result.output
+    assert session.exec(select(Line)).one().team_id == "T0TEST"
+    assert [c.method for c in fake_slack.calls] == ["auth.test"]
+
+
+def test_without_any_way_to_know_the_team_the_cli_says_so(cli, monkeypatch) -> None:
+    monkeypatch.delenv("SLACK_TEAM_ID")
+    result = cli("contacts", "add", "2025550123")
+    assert result.exit_code == 2 and "which Slack workspace?" in result.output
