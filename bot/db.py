@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITE_LOCK_TIMEOUT_SECONDS = 30
 
 
 def normalize_url(url: str) -> str:
@@ -21,16 +23,22 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, *, for_reading: bool = False) -> Engine:
+    """An engine for `url`. On SQLite, a writing engine queues its transactions on a lock
+    of its own and takes SQLite's write lock up front; a reading engine (for_reading) does
+    neither, since readers of a WAL database never wait for writers."""
     url = normalize_url(url)
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20
-        )
-        event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_immediate)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20
+    )
+    event.listen(engine, "connect", _configure_sqlite)
+    if for_reading:
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+    else:
+        _serialize_writers(engine)
+    return engine
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -44,10 +52,54 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
-    # another writer got in between; taking the write lock up front makes writers queue.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _serialize_writers(engine: Engine) -> None:
+    """A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
+    another writer got in between, so writers BEGIN IMMEDIATE. SQLite's busy handler waits
+    by sleeping (up to 100 ms a time); writers of this process queue on a lock instead and
+    are handed the database as soon as it is free."""
+    lock = threading.Lock()
+
+    def begin(connection: Any) -> None:
+        if not lock.acquire(timeout=WRITE_LOCK_TIMEOUT_SECONDS):
+            raise TimeoutError("waited too long for the SQLite write lock")
+        connection.info["holds_write_lock"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _release(connection: Any, *_: Any) -> None:
+        if connection.info.pop("holds_write_lock", False):
+            lock.release()
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+
+class Database:
+    """The engines of one database: `session()` for work that writes, `read_session()` for
+    reads that must not queue behind writers (the same engine on PostgreSQL)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_db_engine(url)
+        self.read_engine = (
+            create_db_engine(url, for_reading=True)
+            if self.engine.dialect.name == "sqlite"
+            else self.engine
+        )
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def read_session(self) -> Session:
+        return Session(self.read_engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def alembic_config(url: str) -> Config:

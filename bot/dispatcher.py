@@ -8,9 +8,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from sqlalchemy import Engine, update
-from sqlmodel import Session, col, select
+from sqlalchemy import update
+from sqlmodel import col, select
 
+from bot.db import Database
 from bot.sms_gateway import SendFailed, TwilioGateway
 from models.deliveries import (
     claim_next_delivery,
@@ -41,30 +42,27 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        engine: Engine,
+        database: Database,
         gateway: TwilioGateway,
         max_attempts: int = 8,
         on_change: Callable[[], None] = lambda: None,
         concurrency: int = 8,
     ):
-        self.engine = engine
+        self.database = database
         self.gateway = gateway
         self.max_attempts = max_attempts
         self.on_change = on_change
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="send")
 
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
     def step(self) -> float | None:
         """Claim one delivery per line whose pace allows a send now, send them, and say
         when to look again."""
         now = utcnow()
-        with self._session() as session:
+        with self.database.read_session() as session:
             lines = find_lines_with_due_deliveries(session=session, now=now)
         claimed: list[tuple[Line, Delivery, str]] = []
         for line in lines:
-            with self._session() as session:
+            with self.database.session() as session:
                 if not take_send_slot(session=session, line=line, now=now):
                     session.rollback()
                     continue
@@ -80,7 +78,7 @@ class Dispatcher:
             list(self._pool.map(lambda job: self._send(*job), claimed))
             self.on_change()
             return 0
-        with self._session() as session:
+        with self.database.read_session() as session:
             due = next_due_time(session=session)
         return None if due is None else max((due - utcnow()).total_seconds(), 0.01)
 
@@ -103,7 +101,7 @@ class Dispatcher:
             )
             return
         logger.info("delivery %s accepted as %s (%s)", delivery.id, accepted.sid, accepted.status)
-        with self._session() as session, session.begin():
+        with self.database.session() as session, session.begin():
             record_accepted(
                 session=session,
                 delivery=session.get_one(Delivery, delivery.id),
@@ -116,7 +114,7 @@ class Dispatcher:
             # Left claimed: reconcile() asks the provider before anything is sent again.
             logger.warning("delivery %s: outcome unknown (%s)", delivery.id, failure.text)
             return
-        with self._session() as session, session.begin():
+        with self.database.session() as session, session.begin():
             row = session.get_one(Delivery, delivery.id)
             if failure.transient and delivery.attempts < self.max_attempts:
                 delay = backoff_seconds(delivery.attempts)
@@ -142,7 +140,7 @@ class Dispatcher:
         """Settle deliveries claimed long ago with no outcome: if the provider has the
         message, record it; otherwise put the delivery back in the outbox."""
         cutoff = utcnow() - UNCONFIRMED_AFTER
-        with self._session() as session:
+        with self.database.read_session() as session:
             stuck = session.exec(
                 select(Delivery, Line, Message)
                 .join(Line, col(Line.id) == Delivery.line_id)
@@ -162,7 +160,7 @@ class Dispatcher:
             except Exception:
                 logger.exception("delivery %s: could not ask the provider", delivery.id)
                 continue
-            with self._session() as session, session.begin():
+            with self.database.session() as session, session.begin():
                 row = session.get_one(Delivery, delivery.id)
                 if found is not None:
                     record_accepted(

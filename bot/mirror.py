@@ -10,9 +10,8 @@ from datetime import timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
-from sqlmodel import Session
 
+from bot.db import Database
 from handlers.blocks import build_conversation_parent, build_message_reply
 from models.deliveries import find_deliveries_of
 from models.mirroring import (
@@ -34,16 +33,13 @@ ERROR_PAUSE = timedelta(seconds=5)
 
 
 class SlackMirror:
-    def __init__(self, *, engine: Engine, client: WebClient, concurrency: int = 4):
-        self.engine = engine
+    def __init__(self, *, database: Database, client: WebClient, concurrency: int = 4):
+        self.database = database
         self.client = client
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mirror")
 
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
     def step(self) -> float | None:
-        with self._session() as session:
+        with self.database.read_session() as session:
             conversation_ids = find_conversations_to_mirror(session=session, now=utcnow())
         if not conversation_ids:
             return None
@@ -51,7 +47,7 @@ class SlackMirror:
         return 0 if any(done) else None
 
     def _mirror_claimed(self, conversation_id: int) -> bool:
-        with self._session() as session, session.begin():
+        with self.database.session() as session, session.begin():
             seq = claim_conversation_for_mirror(
                 session=session, conversation_id=conversation_id, now=utcnow(), lease=LEASE
             )
@@ -73,18 +69,18 @@ class SlackMirror:
             logger.exception("conversation %s: mirroring failed", conversation_id)
             self._release(conversation_id, ERROR_PAUSE)
             return False
-        with self._session() as session, session.begin():
+        with self.database.session() as session, session.begin():
             finish_mirror(session=session, conversation_id=conversation_id, seq=seq)
         return True
 
     def _release(self, conversation_id: int, wait: timedelta) -> None:
-        with self._session() as session, session.begin():
+        with self.database.session() as session, session.begin():
             release_mirror(
                 session=session, conversation_id=conversation_id, not_before=utcnow() + wait
             )
 
     def _mirror(self, conversation_id: int) -> None:
-        with self._session() as session:
+        with self.database.read_session() as session:
             conversation = session.get_one(Conversation, conversation_id)
             line = session.get_one(Line, conversation.line_id)
             contact = (
@@ -110,7 +106,7 @@ class SlackMirror:
                 channel, thread_ts = response["channel"], response["ts"]
             else:
                 self.client.chat_update(channel=channel, ts=thread_ts, text=text, blocks=blocks)
-            with self._session() as session, session.begin():
+            with self.database.session() as session, session.begin():
                 record_parent_mirrored(
                     session=session,
                     conversation_id=conversation_id,
@@ -138,7 +134,7 @@ class SlackMirror:
                     channel=channel, ts=message.slack_ts, text=text, blocks=blocks
                 )
                 ts = message.slack_ts
-            with self._session() as session, session.begin():
+            with self.database.session() as session, session.begin():
                 record_message_mirrored(
                     session=session, message_id=message.id or 0, rev=message.slack_rev, slack_ts=ts
                 )

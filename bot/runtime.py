@@ -8,7 +8,7 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import select
 
-from bot.db import create_db_engine, new_session
+from bot.db import Database
 from bot.dispatcher import Dispatcher
 from bot.mirror import SlackMirror
 from bot.settings import Settings
@@ -32,7 +32,7 @@ class Runtime:
         self.settings = settings
         local_url = f"http://127.0.0.1:{port}"
         self.public_url = settings.public_url or local_url
-        self.engine = create_db_engine(settings.database_url)
+        self.database = Database(settings.database_url)
 
         if settings.uses_twilio:
             self.simulator = None
@@ -55,7 +55,8 @@ class Runtime:
 
         self.slack_client = build_web_client(settings)
         self.deps = HandlerDeps(
-            new_session=lambda: new_session(self.engine),
+            new_session=self.database.session,
+            new_read_session=self.database.read_session,
             default_region=settings.default_region,
             usergroup_max_age=timedelta(seconds=settings.usergroup_cache_seconds),
             work_queued=self.wake_workers,
@@ -63,12 +64,12 @@ class Runtime:
         self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
 
         self.dispatcher = Dispatcher(
-            engine=self.engine,
+            database=self.database,
             gateway=self.gateway,
             max_attempts=settings.max_send_attempts,
             on_change=self.wake_mirror,
         )
-        self.mirror = SlackMirror(engine=self.engine, client=self.slack_client)
+        self.mirror = SlackMirror(database=self.database, client=self.slack_client)
         poll = settings.dispatcher_poll_seconds
         self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)
         self.mirror_loop = WorkerLoop("slack-mirror", self.mirror.step, poll_seconds=poll)
@@ -92,7 +93,7 @@ class Runtime:
         self.mirror_loop.wake()
 
     def refresh_usergroups(self) -> None:
-        with new_session(self.engine) as session:
+        with self.database.read_session() as session:
             teams = set(session.exec(select(Line.team_id).distinct()).all())
         for team_id in teams:
             refresh_stale_usergroups(deps=self.deps, client=self.slack_client, team_id=team_id)
@@ -108,4 +109,4 @@ class Runtime:
         self.mirror_loop.stop()
         self.dispatcher.close()
         self.mirror.close()
-        self.engine.dispose()
+        self.database.dispose()

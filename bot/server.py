@@ -33,7 +33,7 @@ def create_asgi_app(runtime: Runtime, *, start_workers: bool = True) -> Starlett
     async def healthz(_: Request) -> Response:
         def database_answers() -> bool:
             try:
-                with runtime.engine.connect() as connection:
+                with runtime.database.read_engine.connect() as connection:
                     connection.execute(text("SELECT 1"))
                 return True
             except Exception:

@@ -14,6 +14,7 @@ from sqlmodel import Session
 @dataclass(frozen=True)
 class HandlerDeps:
     new_session: Callable[[], Session]
+    new_read_session: Callable[[], Session]
     default_region: str = "US"
     usergroup_max_age: timedelta = timedelta(minutes=5)
     work_queued: Callable[[], None] = lambda: None
@@ -22,4 +23,10 @@ class HandlerDeps:
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
         with self.new_session() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only: it never waits for writers."""
+        with self.new_read_session() as session:
             yield session

@@ -113,7 +113,7 @@ class Bot:
     fake_twilio: FakeTwilio
 
     def session(self) -> Session:
-        return Session(self.runtime.engine, expire_on_commit=False)
+        return self.runtime.database.session()
 
 
 def make_settings(

@@ -1,7 +1,11 @@
-"""Drives the bot as Slack does: signed HTTP requests with real-shaped payloads."""
+"""Drives the bot as Slack does: signed HTTP requests with real-shaped payloads.
+
+The payload builders are plain functions so that benchmarks can build the same requests.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -16,8 +20,10 @@ from tests.fakes.slack import TEAM_ID, FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
 APP_ID = "A0TEXTBOT"
+FORM = "application/x-www-form-urlencoded"
 
 T = TypeVar("T")
+_triggers = itertools.count(1)
 
 
 def wait_until(check: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
@@ -32,37 +38,13 @@ def wait_until(check: Callable[[], T], *, timeout: float = 10.0, what: str = "co
         time.sleep(0.02)
 
 
-class SlackDriver:
-    def __init__(self, bot_url: str, fake_slack: FakeSlack, *, secret: str = SIGNING_SECRET):
-        self.http = httpx.Client(base_url=bot_url, timeout=10)
-        self.fake = fake_slack
-        self.verifier = SignatureVerifier(secret)
-        self._triggers = 0
+def trigger_id() -> str:
+    return f"{next(_triggers)}.1234.trigger"
 
-    def post(
-        self,
-        body: str,
-        *,
-        content_type: str,
-        signed: bool = True,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        timestamp = str(int(time.time()))
-        all_headers = {"Content-Type": content_type, **(headers or {})}
-        if signed:
-            all_headers["X-Slack-Request-Timestamp"] = timestamp
-            all_headers["X-Slack-Signature"] = self.verifier.generate_signature(
-                timestamp=timestamp, body=body
-            )
-        return self.http.post("/slack/events", content=body, headers=all_headers)
 
-    def _trigger_id(self) -> str:
-        self._triggers += 1
-        return f"{self._triggers}.1234.trigger"
-
-    # --- slash commands -------------------------------------------------------------------
-    def slash(self, text: str = "", *, user: str, channel: str = "C0GENERAL") -> httpx.Response:
-        form = {
+def slash_command_body(text: str, *, user: str, channel: str, response_url: str) -> str:
+    return urlencode(
+        {
             "token": "legacy-token",
             "team_id": TEAM_ID,
             "team_domain": "test",
@@ -73,10 +55,136 @@ class SlackDriver:
             "command": ids.TEXT_COMMAND,
             "text": text,
             "api_app_id": APP_ID,
-            "response_url": self.fake.response_url(f"{user}-{self._triggers}"),
-            "trigger_id": self._trigger_id(),
+            "response_url": response_url,
+            "trigger_id": trigger_id(),
         }
-        return self.post(urlencode(form), content_type="application/x-www-form-urlencoded")
+    )
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def suggestion_payload(
+    query: str, *, user: str, action_id: str = ids.RECIPIENT_ACTION
+) -> dict[str, Any]:
+    return {
+        "type": "block_suggestion",
+        "user": {"id": user, "team_id": TEAM_ID},
+        "team": {"id": TEAM_ID, "domain": "test"},
+        "api_app_id": APP_ID,
+        "action_id": action_id,
+        "block_id": ids.RECIPIENT_BLOCK,
+        "value": query,
+        "container": {"type": "view", "view_id": "V0"},
+        "view": {"id": "V0", "callback_id": ids.NEW_CONVERSATION_VIEW},
+    }
+
+
+def _selected(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {"text": {"type": "plain_text", "text": "x"}, "value": value}
+
+
+def submission_payload(
+    view: dict[str, Any],
+    *,
+    user: str,
+    line_id: str | None,
+    recipient: str | None,
+    message: str | None,
+    view_id: str | None = None,
+) -> dict[str, Any]:
+    """A view_submission of the new-conversation modal with these values (as a crafted
+    client could send them)."""
+    values = {
+        ids.LINE_BLOCK: {
+            ids.LINE_ACTION: {"type": "static_select", "selected_option": _selected(line_id)}
+        },
+        ids.RECIPIENT_BLOCK: {
+            ids.RECIPIENT_ACTION: {
+                "type": "external_select",
+                "selected_option": _selected(recipient),
+            }
+        },
+        ids.MESSAGE_BLOCK: {ids.MESSAGE_ACTION: {"type": "plain_text_input", "value": message}},
+    }
+    trigger = trigger_id()
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "test"},
+        "user": {"id": user, "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "trigger_id": trigger,
+        "view": {
+            **view,
+            "id": view_id or f"V0SUBMIT{trigger.split('.')[0]}",
+            "team_id": TEAM_ID,
+            "state": {"values": values},
+            "hash": "123.abc",
+        },
+        "response_urls": [],
+    }
+
+
+def button_payload(
+    action_id: str, value: str, *, user: str, channel: str, message_ts: str, response_url: str
+) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "test"},
+        "user": {"id": user, "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "channel": {"id": channel, "name": "sales"},
+        "message": {"ts": message_ts, "text": ""},
+        "response_url": response_url,
+        "trigger_id": trigger_id(),
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "b",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+
+
+class SlackDriver:
+    def __init__(self, bot_url: str, fake_slack: FakeSlack, *, secret: str = SIGNING_SECRET):
+        self.http = httpx.Client(base_url=bot_url, timeout=10)
+        self.fake = fake_slack
+        self.verifier = SignatureVerifier(secret)
+
+    def request(
+        self,
+        body: str,
+        *,
+        content_type: str = FORM,
+        signed: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Request:
+        """The HTTP request Slack would send with this body, signed as Slack signs."""
+        all_headers = {"Content-Type": content_type, **(headers or {})}
+        if signed:
+            timestamp = str(int(time.time()))
+            all_headers["X-Slack-Request-Timestamp"] = timestamp
+            all_headers["X-Slack-Signature"] = self.verifier.generate_signature(
+                timestamp=timestamp, body=body
+            )
+        return self.http.build_request("POST", "/slack/events", content=body, headers=all_headers)
+
+    def post(self, body: str, **options: Any) -> httpx.Response:
+        return self.http.send(self.request(body, **options))
+
+    def slash(self, text: str = "", *, user: str, channel: str = "C0GENERAL") -> httpx.Response:
+        response_url = self.fake.response_url(f"{user}-{time.monotonic_ns()}")
+        return self.post(
+            slash_command_body(text, user=user, channel=channel, response_url=response_url)
+        )
 
     def open_modal(self, *, user: str) -> dict[str, Any]:
         """/text, then the modal the bot opened with views.open."""
@@ -86,107 +194,30 @@ class SlackDriver:
         calls = wait_until(lambda: self.fake.calls_to("views.open")[before:], what="views.open")
         return calls[0].params["view"]
 
-    # --- interactivity ----------------------------------------------------------------------
     def interact(self, payload: dict[str, Any]) -> httpx.Response:
-        body = urlencode({"payload": json.dumps(payload)})
-        return self.post(body, content_type="application/x-www-form-urlencoded")
+        return self.post(interaction_body(payload))
 
     def suggest(
         self, query: str, *, user: str, action_id: str = ids.RECIPIENT_ACTION
     ) -> list[dict[str, Any]]:
-        response = self.interact(
-            {
-                "type": "block_suggestion",
-                "user": {"id": user, "team_id": TEAM_ID},
-                "team": {"id": TEAM_ID, "domain": "test"},
-                "api_app_id": APP_ID,
-                "action_id": action_id,
-                "block_id": ids.RECIPIENT_BLOCK,
-                "value": query,
-                "container": {"type": "view", "view_id": "V0"},
-                "view": {"id": "V0", "callback_id": ids.NEW_CONVERSATION_VIEW},
-            }
-        )
+        response = self.interact(suggestion_payload(query, user=user, action_id=action_id))
         assert response.status_code == 200, response.text
         return response.json().get("options", [])
 
-    def submit(
-        self,
-        view: dict[str, Any],
-        *,
-        user: str,
-        line_id: str | None,
-        recipient: str | None,
-        message: str | None,
-        view_id: str | None = None,
-    ) -> httpx.Response:
-        """Submit the new-conversation modal with these values (as a crafted client could)."""
-        values: dict[str, Any] = {
-            ids.LINE_BLOCK: {
-                ids.LINE_ACTION: {
-                    "type": "static_select",
-                    "selected_option": {
-                        "text": {"type": "plain_text", "text": "x"},
-                        "value": line_id,
-                    }
-                    if line_id is not None
-                    else None,
-                }
-            },
-            ids.RECIPIENT_BLOCK: {
-                ids.RECIPIENT_ACTION: {
-                    "type": "external_select",
-                    "selected_option": {
-                        "text": {"type": "plain_text", "text": "x"},
-                        "value": recipient,
-                    }
-                    if recipient is not None
-                    else None,
-                }
-            },
-            ids.MESSAGE_BLOCK: {ids.MESSAGE_ACTION: {"type": "plain_text_input", "value": message}},
-        }
-        submitted = {
-            **view,
-            "id": view_id or f"V0SUBMIT{self._trigger_id().split('.')[0]}",
-            "team_id": TEAM_ID,
-            "state": {"values": values},
-            "hash": "123.abc",
-        }
-        return self.interact(
-            {
-                "type": "view_submission",
-                "team": {"id": TEAM_ID, "domain": "test"},
-                "user": {"id": user, "team_id": TEAM_ID},
-                "api_app_id": APP_ID,
-                "trigger_id": self._trigger_id(),
-                "view": submitted,
-                "response_urls": [],
-            }
-        )
+    def submit(self, view: dict[str, Any], **fields: Any) -> httpx.Response:
+        return self.interact(submission_payload(view, **fields))
 
     def click(
         self, action_id: str, value: str, *, user: str, channel: str, message_ts: str
     ) -> httpx.Response:
+        response_url = self.fake.response_url(f"click-{user}")
         return self.interact(
-            {
-                "type": "block_actions",
-                "team": {"id": TEAM_ID, "domain": "test"},
-                "user": {"id": user, "team_id": TEAM_ID},
-                "api_app_id": APP_ID,
-                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-                "channel": {"id": channel, "name": "sales"},
-                "message": {"ts": message_ts, "text": ""},
-                "response_url": self.fake.response_url(f"click-{user}"),
-                "trigger_id": self._trigger_id(),
-                "actions": [
-                    {
-                        "type": "button",
-                        "action_id": action_id,
-                        "block_id": "b",
-                        "value": value,
-                        "action_ts": str(time.time()),
-                    }
-                ],
-            }
+            button_payload(
+                action_id,
+                value,
+                user=user,
+                channel=channel,
+                message_ts=message_ts,
+                response_url=response_url,
+            )
         )

@@ -19,7 +19,7 @@ def refresh_stale_usergroups(*, deps: HandlerDeps, client: WebClient, team_id: s
     Called after an acknowledgement (never before one) and by a periodic job. A group that
     cannot be read keeps its previous members. Returns how many groups were refreshed.
     """
-    with deps.session() as session:
+    with deps.read_session() as session:
         stale = find_stale_usergroups(
             session=session, team_id=team_id, max_age=deps.usergroup_max_age
         )

@@ -37,7 +37,7 @@ def register(app: App, deps: HandlerDeps) -> None:
             return
         team_id, user_id = command["team_id"], command["user_id"]
         refresh_stale_usergroups(deps=deps, client=client, team_id=team_id)
-        with deps.session() as session:
+        with deps.read_session() as session:
             lines = find_usable_lines(session=session, team_id=team_id, user_id=user_id)
         if not lines:
             respond(text=texts.NO_LINES.format(user_id=user_id), response_type="ephemeral")

@@ -23,7 +23,7 @@ def register(app: App, deps: HandlerDeps) -> None:
         query = (body.get("value") or "").strip()
         team_id, user_id = body["team"]["id"], body["user"]["id"]
         options = []
-        with deps.session() as session:
+        with deps.read_session() as session:
             # Only people who may text from some line see the contact list.
             if query and find_usable_lines(session=session, team_id=team_id, user_id=user_id):
                 typed_number = try_parse_phone(query, region=deps.default_region)
