@@ -20,9 +20,12 @@ from models.deliveries import (
     record_accepted,
     record_failure,
     record_retry,
+    settle_early_statuses,
     take_send_slot,
 )
-from models.tables import Delivery, DeliveryStatus, Line, Message
+from models.error_codes import OPTED_OUT, describe_error
+from models.optouts import find_opt_out, opt_out
+from models.tables import Contact, Delivery, DeliveryStatus, Line
 from models.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ class Dispatcher:
         now = utcnow()
         with self.database.read_session() as session:
             lines = find_lines_with_due_deliveries(session=session, now=now)
-        claimed: list[tuple[Line, Delivery, str]] = []
+        claimed: list[tuple[Line, Delivery]] = []
         for line in lines:
             with self.database.session() as session:
                 if not take_send_slot(session=session, line=line, now=now):
@@ -70,10 +73,21 @@ class Dispatcher:
                 if delivery is None:
                     session.rollback()  # gives the slot back
                     continue
-                message = session.get(Message, delivery.message_id)
-                assert message is not None
+                if find_opt_out(
+                    session=session, line_id=line.id or 0, contact_id=delivery.contact_id
+                ):
+                    # Opted out after the text was queued (a STOP during the reply delay).
+                    record_failure(
+                        session=session,
+                        delivery=delivery,
+                        error_text=describe_error(OPTED_OUT),
+                        error_code=OPTED_OUT,
+                    )
+                    session.commit()
+                    self.on_change()
+                    continue
                 session.commit()
-                claimed.append((line, delivery, message.body))
+                claimed.append((line, delivery))
         if claimed:
             list(self._pool.map(lambda job: self._send(*job), claimed))
             self.on_change()
@@ -82,11 +96,11 @@ class Dispatcher:
             due = next_due_time(session=session)
         return None if due is None else max((due - utcnow()).total_seconds(), 0.01)
 
-    def _send(self, line: Line, delivery: Delivery, body: str) -> None:
+    def _send(self, line: Line, delivery: Delivery) -> None:
         try:
             accepted = self.gateway.send(
                 to=delivery.to_phone,
-                body=body,
+                body=delivery.body,
                 from_number=line.number,
                 messaging_service_sid=line.messaging_service_sid,
             )
@@ -135,6 +149,14 @@ class Dispatcher:
                 record_failure(
                     session=session, delivery=row, error_text=failure.text, error_code=failure.code
                 )
+                if failure.code == OPTED_OUT:
+                    # The carrier knows of a STOP we did not see: honour it from now on.
+                    opt_out(
+                        session=session,
+                        line=session.get_one(Line, delivery.line_id),
+                        contact=session.get_one(Contact, delivery.contact_id),
+                        keyword="STOP (carrier)",
+                    )
 
     def reconcile(self) -> int:
         """Settle deliveries claimed long ago with no outcome: if the provider has the
@@ -142,18 +164,18 @@ class Dispatcher:
         cutoff = utcnow() - UNCONFIRMED_AFTER
         with self.database.read_session() as session:
             stuck = session.exec(
-                select(Delivery, Line, Message)
+                select(Delivery, Line)
                 .join(Line, col(Line.id) == Delivery.line_id)
-                .join(Message, col(Message.id) == Delivery.message_id)
                 .where(Delivery.status == DeliveryStatus.SENDING, col(Delivery.claimed_at) < cutoff)
                 .limit(100)
             ).all()
-        settled = 0
-        for delivery, line, message in stuck:
+        with self.database.session() as session, session.begin():
+            settled = settle_early_statuses(session=session)
+        for delivery, line in stuck:
             try:
                 found = self.gateway.find_sent(
                     to=delivery.to_phone,
-                    body=message.body,
+                    body=delivery.body,
                     from_number=line.number,
                     since=delivery.claimed_at or cutoff,
                 )

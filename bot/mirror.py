@@ -4,15 +4,28 @@ thread, and updates them as statuses change, one conversation at a time, in orde
 from __future__ import annotations
 
 import logging
+import mimetypes
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlmodel import col, select
 
 from bot.db import Database
-from handlers.blocks import build_conversation_parent, build_message_reply
+from handlers.blocks import (
+    REPLY_REACTIONS,
+    build_conversation_parent,
+    build_media_links,
+    build_message_reply,
+    contact_label,
+    describe_delivery,
+    message_identity,
+    reply_mark,
+)
+from handlers.texts import REPLY_FAILED
 from models.deliveries import find_deliveries_of
 from models.mirroring import (
     claim_conversation_for_mirror,
@@ -23,7 +36,15 @@ from models.mirroring import (
     record_parent_mirrored,
     release_mirror,
 )
-from models.tables import Contact, Conversation, Delivery, Line
+from models.tables import (
+    Contact,
+    Conversation,
+    Delivery,
+    DeliveryStatus,
+    Line,
+    Message,
+    MessageOrigin,
+)
 from models.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -33,9 +54,17 @@ ERROR_PAUSE = timedelta(seconds=5)
 
 
 class SlackMirror:
-    def __init__(self, *, database: Database, client: WebClient, concurrency: int = 4):
+    def __init__(
+        self,
+        *,
+        database: Database,
+        client: WebClient,
+        fetch_media: Callable[[str], tuple[bytes, str]],
+        concurrency: int = 4,
+    ):
         self.database = database
         self.client = client
+        self.fetch_media = fetch_media
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mirror")
 
     def step(self) -> float | None:
@@ -87,6 +116,13 @@ class SlackMirror:
                 session.get(Contact, conversation.contact_id) if conversation.contact_id else None
             )
             messages = find_messages_to_mirror(session=session, conversation_id=conversation_id)
+            contact_ids = {m.contact_id for m in messages if m.contact_id} | (
+                {conversation.contact_id} if conversation.contact_id else set()
+            )
+            contacts = {
+                c.id or 0: c
+                for c in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))).all()
+            }
             deliveries: dict[int, list[Delivery]] = defaultdict(list)
             for delivery in find_deliveries_of(
                 session=session, message_ids=[m.id for m in messages if m.id is not None]
@@ -116,28 +152,116 @@ class SlackMirror:
                 )
 
         for message in messages:
-            text, blocks = build_message_reply(
-                message=message, deliveries=deliveries[message.id or 0]
+            mark = self._mirror_message(
+                message,
+                channel=channel,
+                thread_ts=thread_ts,
+                deliveries=deliveries[message.id or 0],
+                contact=contacts.get(message.contact_id or 0),
             )
-            if message.slack_ts is None:
-                response = self.client.chat_postMessage(
-                    channel=channel,
-                    thread_ts=thread_ts,
-                    text=text,
-                    blocks=blocks,
-                    unfurl_links=False,
-                    unfurl_media=False,
-                )
-                ts = response["ts"]
-            else:
-                self.client.chat_update(
-                    channel=channel, ts=message.slack_ts, text=text, blocks=blocks
-                )
-                ts = message.slack_ts
             with self.database.session() as session, session.begin():
                 record_message_mirrored(
-                    session=session, message_id=message.id or 0, rev=message.slack_rev, slack_ts=ts
+                    session=session,
+                    message_id=message.id or 0,
+                    rev=message.slack_rev,
+                    slack_ts=message.slack_ts or "",
+                    mark=mark,
                 )
+
+    def _mirror_message(
+        self,
+        message: Message,
+        *,
+        channel: str,
+        thread_ts: str,
+        deliveries: list[Delivery],
+        contact: Contact | None,
+    ) -> str | None:
+        """Show the message in the thread; returns the mark it now has (see Message)."""
+        if message.origin == MessageOrigin.SLACK:
+            return self._mark_slack_reply(message, channel, thread_ts, deliveries, contact)
+        text, blocks = build_message_reply(message=message, deliveries=deliveries, contact=contact)
+        if message.slack_ts is not None:
+            self.client.chat_update(channel=channel, ts=message.slack_ts, text=text, blocks=blocks)
+            return message.slack_mark
+        identity = message_identity(message, contact)
+        response = self.client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            username=identity.get("username"),
+            icon_emoji=identity.get("icon_emoji"),
+        )
+        message.slack_ts = response["ts"]
+        if message.media:
+            failed = self._copy_media(message.media, channel=channel, thread_ts=thread_ts)
+            if failed:
+                self.client.chat_update(
+                    channel=channel,
+                    ts=message.slack_ts,
+                    text=text,
+                    blocks=[*blocks, build_media_links(failed)],
+                )
+        return None
+
+    def _mark_slack_reply(
+        self,
+        message: Message,
+        channel: str,
+        thread_ts: str,
+        deliveries: list[Delivery],
+        contact: Contact | None,
+    ) -> str | None:
+        """A reply typed in Slack is already there: react to show where it has got to, and
+        say why when it failed."""
+        mark = reply_mark(message, deliveries)
+        if mark is None or mark == message.slack_mark or message.slack_ts is None:
+            return message.slack_mark
+        try:
+            self.client.reactions_add(
+                channel=channel, timestamp=message.slack_ts, name=REPLY_REACTIONS[mark]
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("already_reacted", "message_not_found"):
+                raise
+        if mark == "failed":
+            reasons = "; ".join(
+                describe_delivery(d) for d in deliveries if d.status != DeliveryStatus.CANCELED
+            )
+            who = contact_label(contact) if contact else "the recipients"
+            self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=REPLY_FAILED.format(who=who, reason=reasons),
+            )
+        return mark
+
+    def _copy_media(
+        self, media: list[dict[str, str]], *, channel: str, thread_ts: str
+    ) -> list[dict[str, str]]:
+        """Upload inbound attachments into the thread; returns those that could not be."""
+        failed = []
+        for index, item in enumerate(media):
+            try:
+                content, content_type = self.fetch_media(item["url"])
+                extension = (
+                    mimetypes.guess_extension(content_type or item.get("content_type", "")) or ""
+                )
+                self.client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    content=content,
+                    filename=f"attachment-{index + 1}{extension}",
+                )
+            except Exception:
+                logger.warning(
+                    "could not copy attachment %s into Slack", item["url"], exc_info=True
+                )
+                failed.append(item)
+        return failed
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -69,7 +69,9 @@ class Runtime:
             max_attempts=settings.max_send_attempts,
             on_change=self.wake_mirror,
         )
-        self.mirror = SlackMirror(database=self.database, client=self.slack_client)
+        self.mirror = SlackMirror(
+            database=self.database, client=self.slack_client, fetch_media=self.gateway.fetch_media
+        )
         poll = settings.dispatcher_poll_seconds
         self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)
         self.mirror_loop = WorkerLoop("slack-mirror", self.mirror.step, poll_seconds=poll)

@@ -50,10 +50,13 @@ class _RedirectingHttpClient(TwilioHttpClient):
         super().__init__(timeout=timeout)
         self.api_url = api_url.rstrip("/")
 
-    def request(self, method: str, url: str, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def, override]
+    def redirect(self, url: str) -> str:
         if url.startswith(TWILIO_API_HOST) and self.api_url != TWILIO_API_HOST:
-            url = self.api_url + url.removeprefix(TWILIO_API_HOST)
-        return super().request(method, url, *args, **kwargs)
+            return self.api_url + url.removeprefix(TWILIO_API_HOST)
+        return url
+
+    def request(self, method: str, url: str, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def, override]
+        return super().request(method, self.redirect(url), *args, **kwargs)
 
 
 def _never_reached_provider(exc: requests.RequestException) -> bool:
@@ -78,10 +81,11 @@ class TwilioGateway:
         timeout: float = 10.0,
     ):
         self.account_sid = account_sid
+        self._auth_token = auth_token
         self.status_callback_url = status_callback_url
-        self.client = Client(
-            account_sid, auth_token, http_client=_RedirectingHttpClient(api_url, timeout=timeout)
-        )
+        self._http = _RedirectingHttpClient(api_url, timeout=timeout)
+        self._timeout = timeout
+        self.client = Client(account_sid, auth_token, http_client=self._http)
 
     def send(
         self, *, to: str, body: str, from_number: str, messaging_service_sid: str | None = None
@@ -120,3 +124,13 @@ class TwilioGateway:
             if message.body == body and (created is None or created >= since - skew):
                 return Accepted(sid=str(message.sid), status=str(message.status or "queued"))
         return None
+
+    def fetch_media(self, url: str) -> tuple[bytes, str]:
+        """Download an inbound attachment (Twilio's media URLs need the account's auth)."""
+        response = requests.get(
+            self._http.redirect(url),
+            auth=(self.account_sid, self._auth_token),
+            timeout=self._timeout,
+        )
+        response.raise_for_status()
+        return response.content, response.headers.get("Content-Type", "")

@@ -195,18 +195,62 @@ def describe_delivery(delivery: Delivery) -> str:
 
 
 def build_message_reply(
-    *, message: Message, deliveries: Sequence[Delivery]
+    *, message: Message, deliveries: Sequence[Delivery], contact: Contact | None = None
 ) -> tuple[str, list[Block]]:
-    """One message in the conversation's thread, with who sent it and its delivery state."""
+    """One message posted in the conversation's thread: what was texted (with who sent it
+    and its delivery state), what a contact texted, or a notice from textbot."""
     body = escape(message.body)
-    if message.direction == MessageDirection.OUTBOUND:
+    if message.direction == MessageDirection.NOTICE:
+        return message.body, [{"type": "context", "elements": [_mrkdwn(body)]}]
+    if message.direction == MessageDirection.INBOUND:
+        who = escape(contact_label(contact)) if contact else "The contact"
+        context = f":inbox_tray: {who} texted"
+        if message.media:
+            context += f" · :paperclip: {len(message.media)} attachment(s)"
+    else:
         author = f"<@{message.author_user_id}>" if message.author_user_id else "textbot"
         states = " · ".join(describe_delivery(d) for d in deliveries) or "Not sent"
         context = f":outbox_tray: {author} texted · {states}"
-    else:
-        context = ":inbox_tray: Received"
     blocks: list[Block] = [
-        {"type": "section", "text": _mrkdwn(body)},
+        {"type": "section", "text": _mrkdwn(body or "_(no text)_")},
         {"type": "context", "elements": [_mrkdwn(context)]},
     ]
-    return message.body[:3000], blocks
+    return message.body[:3000] or "(no text)", blocks
+
+
+def build_media_links(media: Sequence[dict[str, str]]) -> Block:
+    """Attachments that could not be copied into Slack, as links."""
+    links = " · ".join(f"<{m['url']}|attachment {i + 1}>" for i, m in enumerate(media))
+    return {"type": "context", "elements": [_mrkdwn(f":paperclip: {links}")]}
+
+
+def message_identity(message: Message, contact: Contact | None) -> dict[str, str]:
+    """Inbound texts are posted under the contact's name, so the thread reads like one."""
+    if message.direction == MessageDirection.INBOUND and contact is not None:
+        return {"username": contact_label(contact)[:80], "icon_emoji": ":iphone:"}
+    return {}
+
+
+# Reactions on a reply typed in Slack, for where its text has got to.
+REPLY_REACTIONS = {
+    "note": "memo",
+    "sent": "outbox_tray",
+    "delivered": "white_check_mark",
+    "failed": "x",
+}
+
+
+def reply_mark(message: Message, deliveries: Sequence[Delivery]) -> str | None:
+    """What a reply typed in Slack should show: a note, sent, delivered or failed."""
+    if message.direction == MessageDirection.NOTE:
+        return "note"
+    statuses = {DeliveryStatus(d.status) for d in deliveries}
+    if not statuses or statuses == {DeliveryStatus.CANCELED}:
+        return None
+    if statuses & {DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED}:
+        return "failed"
+    if statuses <= {DeliveryStatus.DELIVERED, DeliveryStatus.CANCELED}:
+        return "delivered"
+    if statuses & {DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED}:
+        return "sent"
+    return None

@@ -19,3 +19,25 @@ HELP = """*Text customers from Slack with `/text`*
 • `/text lines` lists the lines you may text from.
 • `/text help` shows this.
 Replies from customers appear in the conversation's thread in the line's channel."""
+
+OPTED_OUT_NOTICE = (
+    ":no_entry_sign: {who} texted {keyword} and is opted out of texts from {line}. Nothing "
+    "more will be sent to them from this line until they text START."
+)
+OPTED_IN_NOTICE = ":white_check_mark: {who} texted START and can be texted from {line} again."
+HELP_NOTICE = ":information_source: {who} texted HELP."
+RECIPIENT_OPTED_OUT = (
+    "{who} has opted out of texts from {line} (they texted STOP). Nothing was sent; they can "
+    "text START to opt back in."
+)
+REPLY_NOT_ALLOWED = (
+    "Not sent: you don't have access to the line {line}, so your reply stayed in Slack. "
+    "Ask a workspace admin for access."
+)
+REPLY_INVALID = "Not sent: {reason}"
+EDIT_TOO_LATE = (
+    "Your reply had already been texted when you edited it, so the customer got the "
+    "original text. Send a new reply to correct it."
+)
+DELETE_TOO_LATE = "Your deleted reply had already been texted; the customer has it."
+REPLY_FAILED = ":warning: Your reply was not delivered to {who}: {reason}"

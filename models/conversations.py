@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import true
-from sqlmodel import Session, select
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import true
+from sqlmodel import Session, col, select
+
+from models.optouts import RecipientOptedOut, find_opted_out
 from models.tables import (
     Contact,
     Conversation,
@@ -15,6 +19,7 @@ from models.tables import (
     Line,
     Message,
     MessageDirection,
+    MessageOrigin,
 )
 from models.types import insert_ignoring_conflicts, utcnow
 
@@ -113,6 +118,61 @@ def find_message_by_key(*, session: Session, dedupe_key: str) -> Message | None:
     return session.exec(select(Message).where(Message.dedupe_key == dedupe_key)).first()
 
 
+def insert_message(
+    *, session: Session, conversation: Conversation, values: dict[str, Any]
+) -> tuple[Message, bool]:
+    """Add a message to the conversation (for the mirror to show); with a dedupe_key that
+    was used before, nothing is written and the earlier message is returned, False."""
+    now = utcnow()
+    values = {"conversation_id": conversation.id, "created_at": now, **values}
+    key = values.get("dedupe_key")
+    if key is not None:
+        inserted = insert_ignoring_conflicts(session, Message, values)
+        message = find_message_by_key(session=session, dedupe_key=key)
+        assert message is not None
+        if not inserted:
+            return message, False
+    else:
+        message = Message(**values)
+        session.add(message)
+        session.flush()
+    conversation.last_message_at = now
+    mark_for_mirror(conversation)
+    session.add(conversation)
+    session.flush()
+    session.refresh(conversation)
+    return message, True
+
+
+def add_notice(*, session: Session, conversation: Conversation, text: str) -> Message:
+    """Something textbot tells the team in the conversation's thread."""
+    message, _ = insert_message(
+        session=session,
+        conversation=conversation,
+        values={"direction": MessageDirection.NOTICE, "body": text, "origin": MessageOrigin.APP},
+    )
+    return message
+
+
+def _has_texted(session: Session, line: Line, contact: Contact, before_message: int | None) -> bool:
+    query = select(Delivery.id).where(
+        Delivery.line_id == line.id, Delivery.contact_id == contact.id
+    )
+    if before_message is not None:
+        query = query.where(col(Delivery.message_id) < before_message)
+    return session.exec(query.limit(1)).first() is not None
+
+
+def body_for(
+    *, session: Session, line: Line, contact: Contact, text: str, message_id: int | None = None
+) -> str:
+    """What a contact is sent: the line's opt-out footer rides on their first text from it
+    (counting texts before message_id, when given)."""
+    if line.opt_out_footer and not _has_texted(session, line, contact, message_id):
+        return f"{text}\n\n{line.opt_out_footer}"
+    return text
+
+
 def send_text(
     *,
     session: Session,
@@ -122,41 +182,34 @@ def send_text(
     body: str,
     author_user_id: str | None,
     dedupe_key: str | None = None,
+    origin: MessageOrigin = MessageOrigin.APP,
+    slack_ts: str | None = None,
+    send_at: datetime | None = None,
 ) -> tuple[Message, bool]:
-    """Write an outbound message and one pending delivery per recipient.
+    """Write an outbound message and one pending delivery per recipient (the outbox).
 
-    Returns (message, created). With a dedupe_key that was used before, nothing is written
-    and the earlier message is returned with created=False.
+    Refuses (RecipientOptedOut) if any recipient opted out of the line, before writing.
+    Returns (message, created); a used dedupe_key writes nothing and returns the earlier
+    message with created=False.
     """
     text = check_message_body(body)
-    now = utcnow()
-    if dedupe_key is not None:
-        inserted = insert_ignoring_conflicts(
-            session,
-            Message,
-            {
-                "conversation_id": conversation.id,
-                "direction": MessageDirection.OUTBOUND,
-                "body": text,
-                "author_user_id": author_user_id,
-                "dedupe_key": dedupe_key,
-                "created_at": now,
-            },
-        )
-        message = find_message_by_key(session=session, dedupe_key=dedupe_key)
-        assert message is not None
-        if not inserted:
-            return message, False
-    else:
-        message = Message(
-            conversation_id=conversation.id,  # type: ignore[arg-type]
-            direction=MessageDirection.OUTBOUND,
-            body=text,
-            author_user_id=author_user_id,
-            created_at=now,
-        )
-        session.add(message)
-        session.flush()
+    opted_out = find_opted_out(session=session, line_id=line.id or 0, contacts=recipients)
+    if opted_out:
+        raise RecipientOptedOut(opted_out)
+    message, created = insert_message(
+        session=session,
+        conversation=conversation,
+        values={
+            "direction": MessageDirection.OUTBOUND,
+            "body": text,
+            "author_user_id": author_user_id,
+            "dedupe_key": dedupe_key,
+            "origin": origin,
+            "slack_ts": slack_ts,
+        },
+    )
+    if not created:
+        return message, False
     for contact in recipients:
         session.add(
             Delivery(
@@ -164,12 +217,9 @@ def send_text(
                 line_id=line.id,  # type: ignore[arg-type]
                 contact_id=contact.id,  # type: ignore[arg-type]
                 to_phone=contact.phone,
-                next_attempt_at=now,
+                body=body_for(session=session, line=line, contact=contact, text=text),
+                next_attempt_at=send_at or message.created_at,
             )
         )
-    conversation.last_message_at = now
-    mark_for_mirror(conversation)
-    session.add(conversation)
     session.flush()
-    session.refresh(conversation)
     return message, True

@@ -13,8 +13,9 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from models.conversations import mark_for_mirror
-from models.tables import Conversation, Delivery, DeliveryStatus, Line, Message
-from models.types import utcnow
+from models.error_codes import describe_error
+from models.tables import Conversation, Delivery, DeliveryStatus, EarlyStatus, Line, Message
+from models.types import insert_ignoring_conflicts, utcnow
 
 # How far along a delivery is; a status callback may only move it to a higher rank.
 # Undelivered and failed are final, like delivered.
@@ -140,6 +141,13 @@ def record_accepted(
     delivery.error_code = None
     delivery.error_text = None
     delivery.updated_at = utcnow()
+    early = session.get(EarlyStatus, provider_sid)
+    if early is not None:
+        if is_forward(delivery.status, early.status):
+            delivery.status = DeliveryStatus(early.status)
+            delivery.error_code = early.error_code
+            delivery.error_text = describe_error(early.error_code) if early.error_code else None
+        session.delete(early)
     session.add(delivery)
     _touch_mirror(session, delivery)
     session.flush()
@@ -193,6 +201,25 @@ def find_deliveries_of(*, session: Session, message_ids: list[int]) -> list[Deli
     )
 
 
+def _keep_early_status(
+    session: Session, provider_sid: str, status: DeliveryStatus, error_code: int | None
+) -> None:
+    """A callback can beat the dispatcher recording the MessageSid it answers; keep the
+    furthest such status until the send is recorded."""
+    early = session.get(EarlyStatus, provider_sid)
+    if early is None:
+        insert_ignoring_conflicts(
+            session,
+            EarlyStatus,
+            {"provider_sid": provider_sid, "status": status, "error_code": error_code},
+        )
+    elif is_forward(early.status, status):
+        early.status = status
+        early.error_code = error_code
+        session.add(early)
+    session.flush()
+
+
 def apply_provider_status(
     *,
     session: Session,
@@ -209,7 +236,10 @@ def apply_provider_status(
     delivery = session.exec(
         select(Delivery).where(Delivery.provider_sid == provider_sid).with_for_update()
     ).first()
-    if delivery is None or not is_forward(delivery.status, new):
+    if delivery is None:
+        _keep_early_status(session, provider_sid, new, error_code)
+        return None
+    if not is_forward(delivery.status, new):
         return None
     delivery.status = new
     if new in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
@@ -220,3 +250,27 @@ def apply_provider_status(
     _touch_mirror(session, delivery)
     session.flush()
     return delivery
+
+
+def settle_early_statuses(*, session: Session, forget_after: timedelta = timedelta(days=1)) -> int:
+    """Apply kept early statuses whose send has been recorded since (the two can cross on
+    PostgreSQL); forget those nobody claimed for a day. Returns how many were applied."""
+    applied = 0
+    for early in session.exec(select(EarlyStatus)).all():
+        delivery = session.exec(
+            select(Delivery).where(Delivery.provider_sid == early.provider_sid)
+        ).first()
+        if delivery is not None:
+            if is_forward(delivery.status, early.status):
+                delivery.status = DeliveryStatus(early.status)
+                delivery.error_code = early.error_code
+                delivery.error_text = describe_error(early.error_code) if early.error_code else None
+                delivery.updated_at = utcnow()
+                session.add(delivery)
+                _touch_mirror(session, delivery)
+                applied += 1
+            session.delete(early)
+        elif early.created_at < utcnow() - forget_after:
+            session.delete(early)
+    session.flush()
+    return applied

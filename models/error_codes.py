@@ -20,6 +20,8 @@ _REASONS = {
     30008: "the carrier could not deliver it (unknown error)",
 }
 
+OPTED_OUT = 21610
+
 # Codes worth trying again later; everything else is final.
 TRANSIENT_CODES = frozenset({20429, 20500, 20503})
 

@@ -47,3 +47,16 @@ def list_lines(*, session: Session, team_id: str | None = None) -> list[tuple[Li
     for access in session.exec(select(LineAccess).order_by(col(LineAccess.principal))).all():
         grants.setdefault(access.line_id, []).append(access.principal)
     return [(line, grants.get(line.id or 0, [])) for line in lines]
+
+
+def find_line_for_inbound(
+    *, session: Session, to_number: str, messaging_service_sid: str | None
+) -> Line | None:
+    """The line an inbound text was sent to: by its number, else by its Messaging Service
+    (numbers in a service may not be lines themselves)."""
+    line = find_line_by_number(session=session, number=to_number)
+    if line is None and messaging_service_sid:
+        line = session.exec(
+            select(Line).where(Line.messaging_service_sid == messaging_service_sid)
+        ).first()
+    return line

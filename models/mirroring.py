@@ -90,11 +90,13 @@ def find_messages_to_mirror(*, session: Session, conversation_id: int) -> list[M
     )
 
 
-def record_message_mirrored(*, session: Session, message_id: int, rev: int, slack_ts: str) -> None:
+def record_message_mirrored(
+    *, session: Session, message_id: int, rev: int, slack_ts: str, mark: str | None = None
+) -> None:
     session.execute(
         update(Message)
         .where(col(Message.id) == message_id, col(Message.slack_synced_rev) < rev)
-        .values(slack_synced_rev=rev, slack_ts=slack_ts)
+        .values(slack_synced_rev=rev, slack_ts=slack_ts, slack_mark=mark)
         .execution_options(synchronize_session=False)
     )
 

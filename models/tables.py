@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import SearchTerm, UTCDateTime, utcnow
@@ -42,7 +42,14 @@ class ConversationStatus(StrEnum):
 class MessageDirection(StrEnum):
     OUTBOUND = "outbound"
     INBOUND = "inbound"
-    NOTE = "note"
+    NOTE = "note"  # typed in the thread with a note marker: never texted
+    NOTICE = "notice"  # something textbot tells the team in the thread (an opt-out, ...)
+
+
+class MessageOrigin(StrEnum):
+    APP = "app"  # written by textbot (the modal, a notice): the mirror posts it
+    SLACK = "slack"  # typed in the Slack thread: already there, the mirror marks it
+    SMS = "sms"  # received by text: the mirror posts it
 
 
 class DeliveryStatus(StrEnum):
@@ -65,6 +72,10 @@ class Line(SQLModel, table=True):
     messaging_service_sid: str | None = Field(default=None, index=True)
     active: bool = True
     sends_per_second: float = 1.0
+    # Thread replies wait this long before they are sent, so they can be deleted or edited.
+    reply_delay_seconds: float = 5.0
+    # Added to the first text a contact receives from this line, e.g. "Reply STOP to opt out".
+    opt_out_footer: str | None = None
     next_send_at: datetime | None = _timestamp(nullable=True)
     created_at: datetime = _timestamp()
 
@@ -130,6 +141,7 @@ class Conversation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("line_id", "contact_id", name="uq_conversation_direct"),
         Index("ix_conversation_mirror_pending", "mirror_pending"),
+        Index("ix_conversation_thread", "slack_channel_id", "slack_thread_ts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -146,7 +158,7 @@ class Conversation(SQLModel, table=True):
 
     # The parent message in the line's channel; the thread of every message.
     slack_channel_id: str | None = None
-    slack_thread_ts: str | None = None
+    slack_thread_ts: str | None = Field(default=None)
     # Mirror bookkeeping: a revision is bumped whenever what Slack shows must change, and
     # the mirror records which revision it last rendered.
     parent_rev: int = 1
@@ -171,9 +183,15 @@ class Message(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, unique=True)
     created_at: datetime = _timestamp()
 
+    origin: MessageOrigin = Field(default=MessageOrigin.APP, sa_type=String(16))
+    # Inbound MMS: [{"url": ..., "content_type": ...}] as the provider gave them.
+    media: list[dict[str, str]] | None = Field(default=None, sa_type=JSON)
+
     slack_ts: str | None = None
     slack_rev: int = 1
     slack_synced_rev: int = 0
+    # For messages typed in Slack: the state the reaction on it shows ("sent", "failed", ...).
+    slack_mark: str | None = None
 
 
 class Delivery(SQLModel, table=True):
@@ -186,6 +204,7 @@ class Delivery(SQLModel, table=True):
     line_id: int = _foreign_key("line.id")
     contact_id: int = _foreign_key("contact.id")
     to_phone: str
+    body: str  # exactly what this phone is sent (the message, plus a footer or merge fields)
     status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
     provider_sid: str | None = Field(default=None, unique=True)
     error_code: int | None = None
@@ -195,3 +214,39 @@ class Delivery(SQLModel, table=True):
     claimed_at: datetime | None = _timestamp(nullable=True)
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+
+
+class OptOut(SQLModel, table=True):
+    """A contact who replied STOP to a line: nothing more is sent to them from it."""
+
+    __tablename__ = "opt_out"
+
+    line_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("line.id", ondelete="CASCADE"), primary_key=True)
+    )
+    contact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    )
+    keyword: str
+    created_at: datetime = _timestamp()
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """Keys of requests already handled (an inbound MessageSid, a Slack channel+ts), taken
+    before any side effect so that a retry, even a concurrent one, does nothing."""
+
+    __tablename__ = "idempotency_key"
+
+    key: str = Field(primary_key=True)
+    created_at: datetime = _timestamp()
+
+
+class EarlyStatus(SQLModel, table=True):
+    """A status callback that arrived before the send that caused it was recorded."""
+
+    __tablename__ = "early_status"
+
+    provider_sid: str = Field(primary_key=True)
+    status: str
+    error_code: int | None = None
+    created_at: datetime = _timestamp()

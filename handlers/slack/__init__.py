@@ -3,9 +3,9 @@
 from slack_bolt import App
 
 from handlers.deps import HandlerDeps
-from handlers.slack import actions, commands, options, views
+from handlers.slack import actions, commands, events, options, views
 
 
 def register(app: App, deps: HandlerDeps) -> None:
-    for module in (commands, options, views, actions):
+    for module in (commands, options, views, actions, events):
         module.register(app, deps)

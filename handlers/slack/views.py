@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from sqlmodel import Session
 
 from handlers import ids, texts
-from handlers.blocks import build_sent_confirmation
+from handlers.blocks import build_sent_confirmation, contact_label
 from handlers.deps import HandlerDeps
 from models.access import find_usable_line
 from models.contacts import get_or_create_contact
@@ -20,6 +20,7 @@ from models.conversations import (
     open_or_reopen_conversation,
     send_text,
 )
+from models.optouts import find_opted_out
 from models.phone import InvalidPhoneNumber, parse_phone
 from models.tables import Contact, Line
 
@@ -85,27 +86,12 @@ def register(app: App, deps: HandlerDeps) -> None:
         team_id = body["team"]["id"]
         user_id = body["user"]["id"]
         form = NewConversationForm.from_view(view)
-        errors: dict[str, str] = {}
         with deps.session() as session:
-            line = find_usable_line(
-                session=session, team_id=team_id, user_id=user_id, line_id=form.line_id
-            )
-            if line is None:
-                errors[ids.LINE_BLOCK] = texts.NO_ACCESS_TO_LINE
-            try:
-                recipient = _resolve_recipient(
-                    session, team_id=team_id, value=form.recipient, region=deps.default_region
-                )
-            except ValueError as exc:
-                errors[ids.RECIPIENT_BLOCK] = str(exc)
-            try:
-                body_text = check_message_body(form.message)
-            except InvalidMessageBody as exc:
-                errors[ids.MESSAGE_BLOCK] = str(exc)
-            if errors:
-                ack(response_action="errors", errors=errors)
+            checked = _check_form(session, form, team_id=team_id, user_id=user_id, deps=deps)
+            if isinstance(checked, dict):
+                ack(response_action="errors", errors=checked)
                 return
-            assert line is not None
+            line, recipient, body_text = checked
             confirmation = _start_conversation(
                 session,
                 line=line,
@@ -116,6 +102,40 @@ def register(app: App, deps: HandlerDeps) -> None:
             )
         deps.work_queued()
         ack(response_action="update", view=confirmation)
+
+
+def _check_form(
+    session: Session, form: NewConversationForm, *, team_id: str, user_id: str, deps: HandlerDeps
+) -> dict[str, str] | tuple[Line, Recipient, str]:
+    """The line, recipient and text to send, or the field errors to show (by block id)."""
+    errors: dict[str, str] = {}
+    line = find_usable_line(session=session, team_id=team_id, user_id=user_id, line_id=form.line_id)
+    if line is None:
+        errors[ids.LINE_BLOCK] = texts.NO_ACCESS_TO_LINE
+    recipient = Recipient()
+    try:
+        recipient = _resolve_recipient(
+            session, team_id=team_id, value=form.recipient, region=deps.default_region
+        )
+    except ValueError as exc:
+        errors[ids.RECIPIENT_BLOCK] = str(exc)
+    text = ""
+    try:
+        text = check_message_body(form.message)
+    except InvalidMessageBody as exc:
+        errors[ids.MESSAGE_BLOCK] = str(exc)
+    contact = recipient.contact
+    if (
+        line is not None
+        and contact is not None
+        and find_opted_out(session=session, line_id=line.id or 0, contacts=[contact])
+    ):
+        errors[ids.RECIPIENT_BLOCK] = texts.RECIPIENT_OPTED_OUT.format(
+            who=contact_label(contact), line=line.name
+        )
+    if errors or line is None:
+        return errors
+    return line, recipient, text
 
 
 def _start_conversation(

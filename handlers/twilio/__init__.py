@@ -3,10 +3,10 @@
 from starlette.routing import Route
 
 from handlers.deps import HandlerDeps
-from handlers.twilio import status
+from handlers.twilio import inbound, status
 from handlers.twilio.signature import TwilioSignature
 
 
 def routes(deps: HandlerDeps, *, auth_token: str, public_url: str) -> list[Route]:
     signature = TwilioSignature(auth_token=auth_token, public_url=public_url)
-    return [*status.routes(deps, signature)]
+    return [*inbound.routes(deps, signature), *status.routes(deps, signature)]

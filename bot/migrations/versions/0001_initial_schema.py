@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 06:36:29.780012
 """
 
 from collections.abc import Sequence

@@ -1,0 +1,112 @@
+"""POST /twilio/messages: a customer's text arrives."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from handlers import texts
+from handlers.blocks import contact_label
+from handlers.deps import HandlerDeps
+from handlers.twilio.signature import TwilioSignature
+from models.conversations import add_notice
+from models.inbound import receive_text
+from models.lines import find_line_for_inbound
+from models.optouts import Keyword
+from models.phone import try_parse_phone
+
+logger = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _media(form: FormData) -> list[dict[str, str]]:
+    count = str(form.get("NumMedia") or "0")
+    return [
+        {
+            "url": str(form.get(f"MediaUrl{i}") or ""),
+            "content_type": str(form.get(f"MediaContentType{i}") or ""),
+        }
+        for i in range(int(count) if count.isdigit() else 0)
+        if form.get(f"MediaUrl{i}")
+    ]
+
+
+def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
+    async def handle_inbound_sms(request: Request) -> Response:
+        """Store the text (once per MessageSid) in its conversation, then answer empty TwiML;
+        the Slack thread shows it shortly after."""
+        form = await signature.verified_form(request)
+        if form is None:
+            return PlainTextResponse("invalid signature", status_code=403)
+        sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+        to = str(form.get("To") or "")
+        sender = str(form.get("From") or "")
+        if not sid or not sender or not to:
+            return PlainTextResponse("MessageSid, From and To are required", status_code=400)
+
+        def store() -> bool:
+            with deps.session() as session:
+                line = find_line_for_inbound(
+                    session=session,
+                    to_number=to,
+                    messaging_service_sid=str(form.get("MessagingServiceSid") or "") or None,
+                )
+                if line is None:
+                    logger.error(
+                        "inbound text %s to %s matches no line: NOT stored; add the line or "
+                        "fix the number's webhook",
+                        sid,
+                        to,
+                    )
+                    return False
+                received = receive_text(
+                    session=session,
+                    line=line,
+                    from_phone=try_parse_phone(sender, region=deps.default_region) or sender,
+                    body=str(form.get("Body") or ""),
+                    provider_sid=sid,
+                    media=_media(form),
+                    opt_out_type=str(form.get("OptOutType") or "") or None,
+                )
+                if received is None:
+                    logger.info("inbound text %s seen before; ignored", sid)
+                    return False
+                notice = _keyword_notice(received.keyword, received.opt_out_changed)
+                if notice:
+                    who = contact_label(received.contact)
+                    add_notice(
+                        session=session,
+                        conversation=received.conversation,
+                        text=notice.format(
+                            who=who, line=line.name, keyword=received.message.body.strip()
+                        ),
+                    )
+                logger.info(
+                    "inbound text %s stored in conversation %s", sid, received.conversation.id
+                )
+            return True
+
+        if await run_in_threadpool(store):
+            try:
+                deps.work_queued()
+            except Exception:  # the text is stored: never answer 5xx now
+                logger.exception("could not wake the workers after inbound %s", sid)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    return [Route("/twilio/messages", handle_inbound_sms, methods=["POST"])]
+
+
+def _keyword_notice(keyword: Keyword | None, changed: bool) -> str | None:
+    if keyword == Keyword.STOP and changed:
+        return texts.OPTED_OUT_NOTICE
+    if keyword == Keyword.START and changed:
+        return texts.OPTED_IN_NOTICE
+    if keyword == Keyword.HELP:
+        return texts.HELP_NOTICE
+    return None

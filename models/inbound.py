@@ -1,0 +1,100 @@
+"""Inbound texts: which conversation they belong to, stored once per provider id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from models.contacts import get_or_create_contact
+from models.conversations import insert_message, open_or_reopen_conversation
+from models.optouts import Keyword, classify_keyword, opt_in, opt_out
+from models.tables import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Delivery,
+    IdempotencyKey,
+    Line,
+    Message,
+    MessageDirection,
+    MessageOrigin,
+)
+from models.types import insert_ignoring_conflicts
+
+
+def take_idempotency_key(*, session: Session, key: str) -> bool:
+    """True the first time a key is taken; False for every retry, even a concurrent one
+    (it waits for the first transaction and then finds the key)."""
+    return bool(insert_ignoring_conflicts(session, IdempotencyKey, {"key": key}))
+
+
+def route_inbound(*, session: Session, line: Line, contact: Contact) -> tuple[Conversation, bool]:
+    """The conversation an inbound text from `contact` to `line` belongs to: the open one on
+    the line that most recently texted them; else their direct conversation, reopened if
+    closed; else a new one. True if new."""
+    most_recent = session.exec(
+        select(Conversation)
+        .join(Message, col(Message.conversation_id) == Conversation.id)
+        .join(Delivery, col(Delivery.message_id) == Message.id)
+        .where(
+            Delivery.contact_id == contact.id,
+            Conversation.line_id == line.id,
+            Conversation.status == ConversationStatus.OPEN,
+        )
+        .order_by(col(Delivery.id).desc())
+        .limit(1)
+    ).first()
+    if most_recent is not None:
+        return most_recent, False
+    return open_or_reopen_conversation(session=session, line=line, contact=contact, user_id=None)
+
+
+@dataclass(frozen=True)
+class Received:
+    conversation: Conversation
+    contact: Contact
+    message: Message
+    conversation_created: bool
+    keyword: Keyword | None
+    opt_out_changed: bool
+
+
+def receive_text(
+    *,
+    session: Session,
+    line: Line,
+    from_phone: str,
+    body: str,
+    provider_sid: str,
+    media: list[dict[str, str]] | None = None,
+    opt_out_type: str | None = None,
+) -> Received | None:
+    """Store an inbound text; None if this provider id was stored before.
+
+    The key is taken first, so a repeated webhook has no side effect at all. STOP and its
+    synonyms opt the contact out of the line, START opts them back in.
+    """
+    if not take_idempotency_key(session=session, key=f"sms:{provider_sid}"):
+        return None
+    contact, _ = get_or_create_contact(session=session, team_id=line.team_id, phone=from_phone)
+    conversation, created = route_inbound(session=session, line=line, contact=contact)
+    message, _ = insert_message(
+        session=session,
+        conversation=conversation,
+        values={
+            "direction": MessageDirection.INBOUND,
+            "origin": MessageOrigin.SMS,
+            "body": body,
+            "contact_id": contact.id,
+            "dedupe_key": f"sms:{provider_sid}",
+            "media": media or None,
+        },
+    )
+    keyword = classify_keyword(body, opt_out_type)
+    changed = False
+    if keyword == Keyword.STOP:
+        changed = opt_out(session=session, line=line, contact=contact, keyword=body.strip()[:32])
+    elif keyword == Keyword.START:
+        changed = opt_in(session=session, line=line, contact=contact)
+    return Received(conversation, contact, message, created, keyword, changed)
