@@ -21,12 +21,11 @@ from handlers.blocks import (
     build_media_links,
     build_message_reply,
     contact_label,
-    describe_delivery,
     message_identity,
     reply_mark,
 )
 from handlers.texts import REPLY_FAILED
-from models.deliveries import find_deliveries_of
+from models.deliveries import FAILURE_STATUSES, find_deliveries_of
 from models.mirroring import (
     claim_conversation_for_mirror,
     find_conversations_to_mirror,
@@ -40,7 +39,6 @@ from models.tables import (
     Contact,
     Conversation,
     Delivery,
-    DeliveryStatus,
     Line,
     Message,
     MessageOrigin,
@@ -112,28 +110,29 @@ class SlackMirror:
         with self.database.read_session() as session:
             conversation = session.get_one(Conversation, conversation_id)
             line = session.get_one(Line, conversation.line_id)
-            contact = (
-                session.get(Contact, conversation.contact_id) if conversation.contact_id else None
-            )
             messages = find_messages_to_mirror(session=session, conversation_id=conversation_id)
-            contact_ids = {m.contact_id for m in messages if m.contact_id} | (
-                {conversation.contact_id} if conversation.contact_id else set()
-            )
-            contacts = {
-                c.id or 0: c
-                for c in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))).all()
-            }
             deliveries: dict[int, list[Delivery]] = defaultdict(list)
             for delivery in find_deliveries_of(
                 session=session, message_ids=[m.id for m in messages if m.id is not None]
             ):
                 deliveries[delivery.message_id].append(delivery)
+            contact_ids = (
+                {m.contact_id for m in messages if m.contact_id}
+                | {d.contact_id for ds in deliveries.values() for d in ds}
+                | ({conversation.contact_id} if conversation.contact_id else set())
+            )
+            contacts = {
+                c.id or 0: c
+                for c in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))).all()
+            }
 
         channel = conversation.slack_channel_id or line.channel_id
         thread_ts = conversation.slack_thread_ts
         if thread_ts is None or conversation.parent_rev > conversation.parent_synced_rev:
             text, blocks = build_conversation_parent(
-                conversation=conversation, line=line, contact=contact
+                conversation=conversation,
+                line=line,
+                contact=contacts.get(conversation.contact_id or 0),
             )
             if thread_ts is None:
                 response = self.client.chat_postMessage(
@@ -157,7 +156,7 @@ class SlackMirror:
                 channel=channel,
                 thread_ts=thread_ts,
                 deliveries=deliveries[message.id or 0],
-                contact=contacts.get(message.contact_id or 0),
+                contacts=contacts,
             )
             with self.database.session() as session, session.begin():
                 record_message_mirrored(
@@ -175,11 +174,12 @@ class SlackMirror:
         channel: str,
         thread_ts: str,
         deliveries: list[Delivery],
-        contact: Contact | None,
+        contacts: dict[int, Contact],
     ) -> str | None:
         """Show the message in the thread; returns the mark it now has (see Message)."""
+        contact = contacts.get(message.contact_id or 0)
         if message.origin == MessageOrigin.SLACK:
-            return self._mark_slack_reply(message, channel, thread_ts, deliveries, contact)
+            return self._mark_slack_reply(message, channel, thread_ts, deliveries, contacts)
         text, blocks = build_message_reply(message=message, deliveries=deliveries, contact=contact)
         if message.slack_ts is not None:
             self.client.chat_update(channel=channel, ts=message.slack_ts, text=text, blocks=blocks)
@@ -213,7 +213,7 @@ class SlackMirror:
         channel: str,
         thread_ts: str,
         deliveries: list[Delivery],
-        contact: Contact | None,
+        contacts: dict[int, Contact],
     ) -> str | None:
         """A reply typed in Slack is already there: react to show where it has got to, and
         say why when it failed."""
@@ -228,10 +228,9 @@ class SlackMirror:
             if exc.response.get("error") not in ("already_reacted", "message_not_found"):
                 raise
         if mark == "failed":
-            reasons = "; ".join(
-                describe_delivery(d) for d in deliveries if d.status != DeliveryStatus.CANCELED
-            )
-            who = contact_label(contact) if contact else "the recipients"
+            failed = [d for d in deliveries if d.status in FAILURE_STATUSES]
+            who = ", ".join(contact_label(contacts[d.contact_id]) for d in failed)
+            reasons = "; ".join(d.error_text or "no reason given" for d in failed)
             self.client.chat_postMessage(
                 channel=channel,
                 thread_ts=thread_ts,
@@ -241,8 +240,9 @@ class SlackMirror:
 
     def _copy_media(
         self, media: list[dict[str, str]], *, channel: str, thread_ts: str
-    ) -> list[dict[str, str]]:
-        """Upload inbound attachments into the thread; returns those that could not be."""
+    ) -> list[tuple[int, dict[str, str]]]:
+        """Upload inbound attachments into the thread; returns those that could not be,
+        with their numbers."""
         failed = []
         for index, item in enumerate(media):
             try:
@@ -260,7 +260,7 @@ class SlackMirror:
                 logger.warning(
                     "could not copy attachment %s into Slack", item["url"], exc_info=True
                 )
-                failed.append(item)
+                failed.append((index + 1, item))
         return failed
 
     def close(self) -> None:

@@ -218,9 +218,9 @@ def build_message_reply(
     return message.body[:3000] or "(no text)", blocks
 
 
-def build_media_links(media: Sequence[dict[str, str]]) -> Block:
-    """Attachments that could not be copied into Slack, as links."""
-    links = " · ".join(f"<{m['url']}|attachment {i + 1}>" for i, m in enumerate(media))
+def build_media_links(media: Sequence[tuple[int, dict[str, str]]]) -> Block:
+    """Attachments that could not be copied into Slack (numbered from 1), as links."""
+    links = " · ".join(f"<{m['url']}|attachment {number}>" for number, m in media)
     return {"type": "context", "elements": [_mrkdwn(f":paperclip: {links}")]}
 
 

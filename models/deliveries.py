@@ -30,6 +30,7 @@ _RANK = {
     DeliveryStatus.CANCELED: 4,
 }
 FINAL_STATUSES = frozenset(s for s, rank in _RANK.items() if rank == 4)
+FAILURE_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED})
 
 # Twilio's message statuses, on our scale.
 _PROVIDER_STATUS = {

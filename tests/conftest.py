@@ -20,7 +20,7 @@ from bot.server import create_asgi_app
 from bot.settings import Settings
 from tests.fakes.servers import BackgroundServer, bind_loopback
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, TwilioDriver
 from tests.slack_driver import SIGNING_SECRET, SlackDriver
 
 POSTGRES_URL = os.environ.get(
@@ -111,6 +111,7 @@ class Bot:
     slack: SlackDriver
     fake_slack: FakeSlack
     fake_twilio: FakeTwilio
+    twilio: TwilioDriver
 
     def session(self) -> Session:
         return self.runtime.database.session()
@@ -141,5 +142,12 @@ def bot(database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio) -> It
     settings = make_settings(database_url, fake_slack, fake_twilio, f"http://127.0.0.1:{port}")
     runtime = Runtime(settings, port=port)
     server = BackgroundServer(create_asgi_app(runtime), sock).start()
-    yield Bot(server.url, runtime, SlackDriver(server.url, fake_slack), fake_slack, fake_twilio)
+    yield Bot(
+        server.url,
+        runtime,
+        SlackDriver(server.url, fake_slack),
+        fake_slack,
+        fake_twilio,
+        TwilioDriver(server.url),
+    )
     server.stop()

@@ -19,10 +19,16 @@ def make_line(
     channel_id: str = "C0SALES",
     team_id: str = TEAM_ID,
     grants: tuple[str, ...] = (),
+    reply_delay_seconds: float = 0.2,
+    opt_out_footer: str | None = None,
 ) -> Line:
     line = create_line(
         session=session, team_id=team_id, number=number, name=name, channel_id=channel_id
     )
+    line.reply_delay_seconds = reply_delay_seconds
+    line.opt_out_footer = opt_out_footer
+    session.add(line)
+    session.flush()
     if grants:
         grant_line(session=session, line=line, principals=grants)
     return line

@@ -197,6 +197,19 @@ class SlackDriver:
     def interact(self, payload: dict[str, Any]) -> httpx.Response:
         return self.post(interaction_body(payload))
 
+    def send_event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
+    ) -> httpx.Response:
+        """Deliver an Events API callback; `retry` sets X-Slack-Retry-Num as Slack's retries do."""
+        headers = (
+            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+            if retry
+            else {}
+        )
+        return self.post(
+            event_body(event, event_id=event_id), content_type="application/json", headers=headers
+        )
+
     def suggest(
         self, query: str, *, user: str, action_id: str = ids.RECIPIENT_ACTION
     ) -> list[dict[str, Any]]:
@@ -221,3 +234,45 @@ class SlackDriver:
                 response_url=response_url,
             )
         )
+
+
+def message_event(
+    *,
+    channel: str,
+    user: str,
+    text: str,
+    ts: str,
+    thread_ts: str | None,
+    subtype: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "message",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+        **fields,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    if subtype:
+        event["subtype"] = subtype
+    return event
+
+
+def event_body(event: dict[str, Any], *, event_id: str | None = None) -> str:
+    return json.dumps(
+        {
+            "token": "legacy-token",
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{time.monotonic_ns()}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT", "is_bot": True}],
+        }
+    )

@@ -38,6 +38,9 @@ class ChannelMessage:
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
     updates: int = 0
+    username: str | None = None
+    reactions: list[str] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def all_text(self) -> str:
@@ -60,6 +63,8 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self.socket_acks: list[dict[str, Any]] = []
+        self.uploads: dict[str, bytes] = {}
+        self._files = itertools.count(1)
         self._socket_outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
@@ -69,6 +74,7 @@ class FakeSlack:
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{key}", self._response_url, methods=["POST"]),
+                Route("/upload/{file_id}", self._upload, methods=["POST"]),
                 WebSocketRoute("/socket", self._socket),
             ]
         )
@@ -183,6 +189,7 @@ class FakeSlack:
             text=params.get("text", ""),
             blocks=params.get("blocks") or [],
             thread_ts=params.get("thread_ts"),
+            username=params.get("username"),
         )
         with self._lock:
             self.messages[(channel, ts)] = message
@@ -203,7 +210,41 @@ class FakeSlack:
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            message = self.messages.get((params["channel"], params["timestamp"]))
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            if params["name"] in message.reactions:
+                return {"ok": False, "error": "already_reacted"}
+            message.reactions.append(params["name"])
         return {"ok": True}
+
+    def _files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._files):08d}"
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.url}/upload/{file_id}"}
+
+    def _files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = (
+            params["files"] if isinstance(params["files"], list) else json.loads(params["files"])
+        )
+        shared = []
+        with self._lock:
+            for item in files:
+                content = self.uploads.get(item["id"])
+                if content is None:
+                    return {"ok": False, "error": "file_not_found"}
+                shared.append({"id": item["id"], "title": item.get("title"), "size": len(content)})
+            # A shared file shows as a message of its own in the thread.
+            ts = self._next_ts()
+            self.messages[(params["channel_id"], ts)] = ChannelMessage(
+                channel=params["channel_id"],
+                ts=ts,
+                text="",
+                blocks=[],
+                thread_ts=params.get("thread_ts"),
+                files=shared,
+            )
+        return {"ok": True, "files": shared}
 
     def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
         group = params.get("usergroup", "")
@@ -214,6 +255,24 @@ class FakeSlack:
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = params.get("user", "")
         return {"ok": True, "user": {"id": user, "name": user.lower(), "is_admin": False}}
+
+    async def _upload(self, request: Request) -> Response:
+        content = await request.body()
+        with self._lock:
+            self.uploads[request.path_params["file_id"]] = content
+        return Response("OK - " + str(len(content)))
+
+    def add_user_message(
+        self, channel: str, text: str, *, user: str, thread_ts: str | None
+    ) -> ChannelMessage:
+        """A message a person typed (the bot hears of it through an event)."""
+        ts = self._next_ts()
+        message = ChannelMessage(
+            channel=channel, ts=ts, text=text, blocks=[], thread_ts=thread_ts, username=user
+        )
+        with self._lock:
+            self.messages[(channel, ts)] = message
+        return message
 
     async def _response_url(self, request: Request) -> Response:
         payload = json.loads(await request.body())
