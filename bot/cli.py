@@ -17,7 +17,13 @@ from bot.db import create_db_engine, current_revision, new_session, upgrade_data
 from bot.settings import Settings, SettingsError, load_settings
 from models.access import InvalidPrincipal, grant_line, revoke_line
 from models.contacts import find_contact_by_phone, get_or_create_contact, rename_contact
-from models.lines import LineError, create_line, find_line_by_number, list_lines
+from models.lines import (
+    LineError,
+    configure_line,
+    create_line,
+    find_line_by_number,
+    list_lines,
+)
 from models.phone import InvalidPhoneNumber, format_phone, parse_phone
 
 app = typer.Typer(help="Business texting from Slack.", no_args_is_help=True, add_completion=False)
@@ -196,6 +202,36 @@ def lines_revoke(
     typer.echo(f"Revoked {line.name} from {', '.join(removed) or 'nobody'}.")
     if missing:
         typer.echo(f"Did not have it: {', '.join(missing)}.")
+
+
+@lines_app.command("configure")
+def lines_configure(
+    number: str,
+    reply_delay: Annotated[
+        float | None, typer.Option(help="Seconds a thread reply waits before it is sent (undo).")
+    ] = None,
+    rate: Annotated[float | None, typer.Option(help="Texts a second the line may send.")] = None,
+    footer: Annotated[
+        str | None,
+        typer.Option(help='Added to a contact\'s first text, e.g. "Reply STOP to opt out".'),
+    ] = None,
+    no_footer: Annotated[bool, typer.Option("--no-footer", help="Remove the footer.")] = False,
+) -> None:
+    """Change a line's reply delay, send rate or opt-out footer."""
+    config = settings()
+    with session(config) as db, db.begin():
+        line = _line_or_fail(db, number, config)
+        changes: dict[str, object] = {"reply_delay_seconds": reply_delay, "sends_per_second": rate}
+        if footer is not None or no_footer:
+            changes["opt_out_footer"] = None if no_footer else footer
+        try:
+            configure_line(session=db, line=line, **changes)  # type: ignore[arg-type]
+        except LineError as exc:
+            fail(str(exc))
+        typer.echo(
+            f"{line.name}: replies wait {line.reply_delay_seconds:g}s, up to "
+            f"{line.sends_per_second:g} texts/s, footer: {line.opt_out_footer or 'none'}."
+        )
 
 
 @lines_app.command("list")

@@ -60,6 +60,7 @@ class Runtime:
             default_region=settings.default_region,
             usergroup_max_age=timedelta(seconds=settings.usergroup_cache_seconds),
             work_queued=self.wake_workers,
+            note_markers=settings.note_markers,
         )
         self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
 

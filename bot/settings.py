@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///textbot.db"
     default_region: str = "US"
 
+    # A thread reply starting with one of these (any case) is an internal note.
+    note_markers: tuple[str, ...] = ("note:", "//")
     usergroup_cache_seconds: int = 300
     dispatcher_poll_seconds: float = 1.0
     max_send_attempts: int = 8

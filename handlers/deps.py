@@ -18,6 +18,7 @@ class HandlerDeps:
     default_region: str = "US"
     usergroup_max_age: timedelta = timedelta(minutes=5)
     work_queued: Callable[[], None] = lambda: None
+    note_markers: tuple[str, ...] = ("note:", "//")
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -60,3 +60,33 @@ def find_line_for_inbound(
             select(Line).where(Line.messaging_service_sid == messaging_service_sid)
         ).first()
     return line
+
+
+_UNSET: object = object()
+
+
+def configure_line(
+    *,
+    session: Session,
+    line: Line,
+    reply_delay_seconds: float | None = None,
+    sends_per_second: float | None = None,
+    opt_out_footer: str | object | None = _UNSET,
+) -> Line:
+    """Change a line's settings; raises LineError for values out of range."""
+    if reply_delay_seconds is not None:
+        if not 0 <= reply_delay_seconds <= 300:
+            raise LineError("The reply delay must be between 0 and 300 seconds.")
+        line.reply_delay_seconds = reply_delay_seconds
+    if sends_per_second is not None:
+        if not 0.01 <= sends_per_second <= 1000:
+            raise LineError("The send rate must be between 0.01 and 1000 texts a second.")
+        line.sends_per_second = sends_per_second
+    if opt_out_footer is not _UNSET:
+        footer = " ".join(str(opt_out_footer or "").split()) or None
+        if footer and len(footer) > 160:
+            raise LineError("The opt-out footer must be at most 160 characters.")
+        line.opt_out_footer = footer
+    session.add(line)
+    session.flush()
+    return line

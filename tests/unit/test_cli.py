@@ -139,3 +139,32 @@ def test_without_any_way_to_know_the_team_the_cli_says_so(cli, monkeypatch) -> N
     monkeypatch.delenv("SLACK_TEAM_ID")
     result = cli("contacts", "add", "2025550123")
     assert result.exit_code == 2 and "which Slack workspace?" in result.output
+
+
+def test_lines_configure(cli, session) -> None:
+    cli("lines", "add", "2025550100", "--name", "Sales", "--channel", "C0SALES")
+    result = cli(
+        "lines",
+        "configure",
+        "2025550100",
+        "--reply-delay",
+        "10",
+        "--rate",
+        "2",
+        "--footer",
+        "Reply STOP to opt out",
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "Sales: replies wait 10s, up to 2 texts/s, footer: Reply STOP to opt out." in result.output
+    )
+    line = session.exec(select(Line)).one()
+    assert (line.reply_delay_seconds, line.sends_per_second, line.opt_out_footer) == (
+        10,
+        2,
+        "Reply STOP to opt out",
+    )
+    session.rollback()  # end the read: on SQLite it holds the write lock
+    assert "footer: none" in cli("lines", "configure", "2025550100", "--no-footer").output
+    bad = cli("lines", "configure", "2025550100", "--reply-delay", "-1")
+    assert bad.exit_code == 1 and "between 0 and 300 seconds" in bad.output
