@@ -6,8 +6,9 @@ from sqlmodel import Session
 
 from models.access import grant_line
 from models.contacts import get_or_create_contact
+from models.conversations import open_or_reopen_conversation, send_text
 from models.lines import create_line
-from models.tables import Contact, Line
+from models.tables import Contact, Conversation, Line, Message
 from tests.fakes.slack import TEAM_ID
 
 
@@ -43,3 +44,22 @@ def make_contact(
 ) -> Contact:
     contact, _ = get_or_create_contact(session=session, team_id=team_id, phone=phone, name=name)
     return contact
+
+
+def make_text(
+    session: Session, *, line: Line, contact: Contact, body: str = "Hi", **options: object
+) -> tuple[Conversation, Message]:
+    """A text from the line to the contact in their direct conversation, queued."""
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U0ALICE"
+    )
+    message, _ = send_text(
+        session=session,
+        conversation=conversation,
+        line=line,
+        recipients=[contact],
+        body=body,
+        author_user_id="U0ALICE",
+        **options,  # type: ignore[arg-type]
+    )
+    return conversation, message

@@ -4,6 +4,7 @@ as texts (with notes, the undo window and access checks), delivery states and op
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlmodel import select
@@ -354,9 +355,7 @@ def test_a_reply_deleted_within_the_delay_is_not_sent(bot: Bot, line: Line) -> N
     assert delivery.status == DeliveryStatus.CANCELED
     bot.twilio.text(from_=JANE, to=SALES, body="ok")  # time passes, the mirror runs
     _thread(bot, 3)
-    import time
-
-    time.sleep(2.5)
+    time.sleep(2.5)  # past the delay: the dispatcher would have sent it by now
     assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == ["Hi Jane"]
 
 

@@ -3,7 +3,6 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from models.conversations import open_or_reopen_conversation, send_text
 from models.deliveries import (
     apply_provider_status,
     claim_next_delivery,
@@ -17,7 +16,7 @@ from models.deliveries import (
 )
 from models.tables import Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
-from tests.factories import make_contact, make_line
+from tests.factories import make_contact, make_line, make_text
 
 
 @pytest.fixture
@@ -25,17 +24,7 @@ def outbox(session: Session):
     line = make_line(session)
     contacts = [make_contact(session, phone=f"+120255501{n:02d}") for n in range(3)]
     for contact in contacts:
-        conversation, _ = open_or_reopen_conversation(
-            session=session, line=line, contact=contact, user_id="U1"
-        )
-        send_text(
-            session=session,
-            conversation=conversation,
-            line=line,
-            recipients=[contact],
-            body="Hi",
-            author_user_id="U1",
-        )
+        make_text(session, line=line, contact=contact)
     session.commit()
     return line
 

@@ -34,7 +34,7 @@ from models.tables import (
     Message,
 )
 from models.types import utcnow
-from tests.factories import make_contact, make_line
+from tests.factories import make_contact, make_line, make_text
 
 
 @pytest.mark.parametrize(
@@ -250,17 +250,7 @@ def test_edit_and_cancel_only_while_pending(session: Session, line, jane) -> Non
 def test_a_status_that_beats_the_recorded_send_is_kept_and_applied(
     session: Session, line, jane
 ) -> None:
-    conversation, _ = open_or_reopen_conversation(
-        session=session, line=line, contact=jane, user_id="U1"
-    )
-    send_text(
-        session=session,
-        conversation=conversation,
-        line=line,
-        recipients=[jane],
-        body="Hi",
-        author_user_id="U1",
-    )
+    make_text(session, line=line, contact=jane, body="Hi")
     delivery = claim_next_delivery(session=session, line_id=line.id, now=utcnow())
     assert apply_provider_status(session=session, provider_sid="SM9", status="sent") is None
     assert apply_provider_status(session=session, provider_sid="SM9", status="delivered") is None
@@ -272,17 +262,7 @@ def test_a_status_that_beats_the_recorded_send_is_kept_and_applied(
 
 
 def test_early_statuses_are_settled_later_when_they_crossed(session: Session, line, jane) -> None:
-    conversation, _ = open_or_reopen_conversation(
-        session=session, line=line, contact=jane, user_id="U1"
-    )
-    send_text(
-        session=session,
-        conversation=conversation,
-        line=line,
-        recipients=[jane],
-        body="Hi",
-        author_user_id="U1",
-    )
+    make_text(session, line=line, contact=jane, body="Hi")
     delivery = claim_next_delivery(session=session, line_id=line.id, now=utcnow())
     delivery.provider_sid = "SM7"
     delivery.status = DeliveryStatus.QUEUED
