@@ -178,6 +178,7 @@ class Message(SQLModel, table=True):
     body: str
     author_user_id: str | None = None
     contact_id: int | None = _foreign_key("contact.id", nullable=True)
+    broadcast_id: int | None = _foreign_key("broadcast.id", nullable=True)
     # Idempotency key of whatever created it: a modal's view id, a Slack (channel, ts),
     # a provider MessageSid. A retry finds the key taken and creates nothing.
     dedupe_key: str | None = Field(default=None, unique=True)
@@ -250,3 +251,41 @@ class EarlyStatus(SQLModel, table=True):
     status: str
     error_code: int | None = None
     created_at: datetime = _timestamp()
+
+
+class ConversationParticipant(SQLModel, table=True):
+    """A contact in a group (reply-all) conversation."""
+
+    __tablename__ = "conversation_participant"
+
+    conversation_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    contact_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+
+
+class Broadcast(SQLModel, table=True):
+    """A multi-recipient message: one text sent on its own to each recipient, and the
+    progress summary its sender gets in a direct message."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    line_id: int = _foreign_key("line.id")
+    user_id: str
+    body: str
+    # Recipients that could not be texted: [{"label": ..., "reason": ...}]
+    skipped: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = _timestamp()
+    dedupe_key: str | None = Field(default=None, unique=True)
+
+    slack_channel_id: str | None = None
+    slack_ts: str | None = None
+    summary_rev: int = 1
+    summary_synced_rev: int = 0
+    summary_not_before: datetime | None = _timestamp(nullable=True)
