@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import cached_property
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -17,6 +18,7 @@ from sqlmodel import col, select
 from bot.db import Database
 from handlers.blocks import (
     REPLY_REACTIONS,
+    build_broadcast_summary,
     build_conversation_parent,
     build_media_links,
     build_message_reply,
@@ -25,7 +27,14 @@ from handlers.blocks import (
     reply_mark,
 )
 from handlers.texts import REPLY_FAILED
+from models.broadcasts import (
+    broadcast_progress,
+    claim_summary,
+    find_summaries_to_post,
+    record_summary_posted,
+)
 from models.deliveries import FAILURE_STATUSES, find_deliveries_of
+from models.groups import find_participants
 from models.mirroring import (
     claim_conversation_for_mirror,
     find_conversations_to_mirror,
@@ -35,9 +44,11 @@ from models.mirroring import (
     record_parent_mirrored,
     release_mirror,
 )
+from models.optouts import find_opted_out
 from models.tables import (
     Contact,
     Conversation,
+    ConversationKind,
     Delivery,
     Line,
     Message,
@@ -66,12 +77,59 @@ class SlackMirror:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mirror")
 
     def step(self) -> float | None:
+        now = utcnow()
         with self.database.read_session() as session:
-            conversation_ids = find_conversations_to_mirror(session=session, now=utcnow())
-        if not conversation_ids:
-            return None
+            conversation_ids = find_conversations_to_mirror(session=session, now=now)
+            broadcast_ids = find_summaries_to_post(session=session, now=now)
         done = list(self._pool.map(self._mirror_claimed, conversation_ids))
+        done += list(self._pool.map(self._post_summary, broadcast_ids))
         return 0 if any(done) else None
+
+    @cached_property
+    def team_url(self) -> str:
+        """The workspace's URL, for links to threads (read once from Slack)."""
+        try:
+            return str(self.client.auth_test().get("url") or "")
+        except SlackApiError:
+            logger.warning("could not read the workspace URL; summaries will not link threads")
+            return ""
+
+    def _post_summary(self, broadcast_id: int) -> bool:
+        """Post or update a multi-recipient message's summary in its sender's DM."""
+        now = utcnow()
+        with self.database.session() as session, session.begin():
+            broadcast = claim_summary(session=session, broadcast_id=broadcast_id, now=now)
+            if broadcast is None:
+                return False
+            line = session.get_one(Line, broadcast.line_id)
+            progress = broadcast_progress(session=session, broadcast=broadcast)
+        text, blocks = build_broadcast_summary(
+            broadcast=broadcast, line=line, progress=progress, team_url=self.team_url
+        )
+        try:
+            if broadcast.slack_ts is None:
+                response = self.client.chat_postMessage(
+                    channel=broadcast.user_id, text=text, blocks=blocks, unfurl_links=False
+                )
+                channel, ts = response["channel"], response["ts"]
+            else:
+                channel, ts = broadcast.slack_channel_id or broadcast.user_id, broadcast.slack_ts
+                self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError:
+            logger.warning(
+                "summary of broadcast %s not posted; will retry", broadcast_id, exc_info=True
+            )
+            return False
+        with self.database.session() as session, session.begin():
+            record_summary_posted(
+                session=session,
+                broadcast_id=broadcast_id,
+                rev=broadcast.summary_rev,
+                channel_id=channel,
+                ts=ts,
+                now=utcnow(),
+            )
+        return True
 
     def _mirror_claimed(self, conversation_id: int) -> bool:
         with self.database.session() as session, session.begin():
@@ -121,6 +179,17 @@ class SlackMirror:
                 | {d.contact_id for ds in deliveries.values() for d in ds}
                 | ({conversation.contact_id} if conversation.contact_id else set())
             )
+            participants = (
+                find_participants(session=session, conversation=conversation)
+                if conversation.kind == ConversationKind.GROUP
+                else []
+            )
+            opted_out_ids = frozenset(
+                c.id or 0
+                for c in find_opted_out(
+                    session=session, line_id=line.id or 0, contacts=participants
+                )
+            )
             contacts = {
                 c.id or 0: c
                 for c in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))).all()
@@ -133,6 +202,8 @@ class SlackMirror:
                 conversation=conversation,
                 line=line,
                 contact=contacts.get(conversation.contact_id or 0),
+                participants=participants,
+                opted_out_ids=opted_out_ids,
             )
             if thread_ts is None:
                 response = self.client.chat_postMessage(

@@ -61,6 +61,8 @@ class Runtime:
             usergroup_max_age=timedelta(seconds=settings.usergroup_cache_seconds),
             work_queued=self.wake_workers,
             note_markers=settings.note_markers,
+            max_multi_recipients=settings.max_multi_recipients,
+            group_size=(settings.min_group_participants, settings.max_group_participants),
         )
         self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
 

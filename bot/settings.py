@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     # A thread reply starting with one of these (any case) is an internal note.
     note_markers: tuple[str, ...] = ("note:", "//")
+    max_multi_recipients: int = 20
+    min_group_participants: int = 2
+    max_group_participants: int = 9
     usergroup_cache_seconds: int = 300
     dispatcher_poll_seconds: float = 1.0
     max_send_attempts: int = 8

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from handlers import ids
+from models.broadcasts import RecipientProgress
 from models.phone import format_phone
 from models.tables import (
+    Broadcast,
     Contact,
     Conversation,
     ConversationStatus,
@@ -75,10 +77,37 @@ def build_new_number_option(phone: str) -> dict[str, Any]:
     return _option(f"{format_phone(phone)} (new contact)", f"{ids.NEW_NUMBER_OPTION_PREFIX}{phone}")
 
 
+_KIND_LABELS = {
+    ids.KIND_CONVERSATION: "Conversation",
+    ids.KIND_MULTI: "Multi-recipient message",
+    ids.KIND_GROUP: "Reply-all group",
+}
+_KIND_HELP = {
+    ids.KIND_CONVERSATION: "Text one person. Their replies come back to the thread.",
+    ids.KIND_MULTI: (
+        "Each recipient gets the text on their own, in a conversation of their own: "
+        "recipients never see each other. Up to {multi} recipients."
+    ),
+    ids.KIND_GROUP: (
+        "One group text: every participant sees the others' numbers and replies, and the "
+        "team sees them all in one thread. {group_min} to {group_max} participants."
+    ),
+}
+
+
+def _kind_option(kind: str) -> dict[str, Any]:
+    return {"text": _plain(_KIND_LABELS[kind]), "value": kind}
+
+
 def build_new_conversation_modal(
-    *, lines: Sequence[Line], private_metadata: dict[str, Any] | None = None
+    *,
+    lines: Sequence[Line],
+    kind: str = ids.KIND_CONVERSATION,
+    private_metadata: dict[str, Any] | None = None,
+    max_multi: int = 20,
+    group_size: tuple[int, int] = (2, 9),
 ) -> dict[str, Any]:
-    """The /text modal, Conversation kind: line, one recipient, message."""
+    """The /text modal: the kind switch, the line, the recipient(s) and the message."""
     line_select: dict[str, Any] = {
         "type": "static_select",
         "action_id": ids.LINE_ACTION,
@@ -87,32 +116,70 @@ def build_new_conversation_modal(
     }
     if len(lines) == 1:
         line_select["initial_option"] = build_line_option(lines[0])
+    if kind == ids.KIND_CONVERSATION:
+        recipients: Block = {
+            "type": "input",
+            "block_id": ids.RECIPIENT_BLOCK,
+            "label": _plain("To"),
+            "hint": _plain("Type a name or a phone number; a new number becomes a contact."),
+            "element": {
+                "type": "external_select",
+                "action_id": ids.RECIPIENT_ACTION,
+                "placeholder": _plain("Name or number"),
+                "min_query_length": 1,
+            },
+        }
+    else:
+        limit = max_multi if kind == ids.KIND_MULTI else group_size[1]
+        recipients = {
+            "type": "input",
+            "block_id": ids.RECIPIENTS_BLOCK,
+            "label": _plain("To" if kind == ids.KIND_MULTI else "Participants"),
+            "hint": _plain(f"Type names or phone numbers, up to {limit}."),
+            "element": {
+                "type": "multi_external_select",
+                "action_id": ids.RECIPIENTS_ACTION,
+                "placeholder": _plain("Names or numbers"),
+                "min_query_length": 1,
+                "max_selected_items": limit,
+            },
+        }
+    explanation = _KIND_HELP[kind].format(
+        multi=max_multi, group_min=group_size[0], group_max=group_size[1]
+    )
+    titles = {
+        ids.KIND_CONVERSATION: "New conversation",
+        ids.KIND_MULTI: "New message",
+        ids.KIND_GROUP: "New group text",
+    }
     return {
         "type": "modal",
         "callback_id": ids.NEW_CONVERSATION_VIEW,
-        "title": _plain("New conversation"),
+        "title": _plain(titles[kind]),
         "submit": _plain("Send"),
         "close": _plain("Cancel"),
-        "private_metadata": json.dumps(private_metadata or {}),
+        "private_metadata": json.dumps({**(private_metadata or {}), "kind": kind}),
         "blocks": [
+            {
+                "type": "actions",
+                "block_id": ids.KIND_BLOCK,
+                "elements": [
+                    {
+                        "type": "radio_buttons",
+                        "action_id": ids.KIND_ACTION,
+                        "options": [_kind_option(k) for k in ids.KINDS],
+                        "initial_option": _kind_option(kind),
+                    }
+                ],
+            },
+            {"type": "context", "elements": [_mrkdwn(explanation)]},
             {
                 "type": "input",
                 "block_id": ids.LINE_BLOCK,
                 "label": _plain("From line"),
                 "element": line_select,
             },
-            {
-                "type": "input",
-                "block_id": ids.RECIPIENT_BLOCK,
-                "label": _plain("To"),
-                "hint": _plain("Type a name or a phone number; a new number becomes a contact."),
-                "element": {
-                    "type": "external_select",
-                    "action_id": ids.RECIPIENT_ACTION,
-                    "placeholder": _plain("Name or number"),
-                    "min_query_length": 1,
-                },
-            },
+            recipients,
             {
                 "type": "input",
                 "block_id": ids.MESSAGE_BLOCK,
@@ -125,6 +192,21 @@ def build_new_conversation_modal(
                     "placeholder": _plain("Your text message"),
                 },
             },
+        ],
+    }
+
+
+def build_queued_confirmation(*, line: Line, text: str) -> dict[str, Any]:
+    """What the modal turns into once a multi-recipient or group text is accepted."""
+    return {
+        "type": "modal",
+        "title": _plain("Text on its way"),
+        "close": _plain("Done"),
+        "blocks": [
+            {
+                "type": "section",
+                "text": _mrkdwn(f":outbox_tray: {text} from *{escape(line_label(line))}*."),
+            }
         ],
     }
 
@@ -150,10 +232,23 @@ def build_sent_confirmation(*, line: Line, contact: Contact, created: bool) -> d
 
 
 def build_conversation_parent(
-    *, conversation: Conversation, line: Line, contact: Contact | None
+    *,
+    conversation: Conversation,
+    line: Line,
+    contact: Contact | None,
+    participants: Sequence[Contact] = (),
+    opted_out_ids: frozenset[int] = frozenset(),
 ) -> tuple[str, list[Block]]:
-    """The conversation's parent message in the line's channel: (fallback text, blocks)."""
-    who = escape(contact_label(contact)) if contact else "Group conversation"
+    """The conversation's parent message in the line's channel: (fallback text, blocks).
+    A group lists its participants, marking those who opted out."""
+    if contact is not None:
+        who = escape(contact_label(contact))
+    else:
+        names = [
+            escape(contact_label(p)) + (" (opted out)" if p.id in opted_out_ids else "")
+            for p in participants
+        ]
+        who = "Group: " + ", ".join(names)
     is_open = conversation.status == ConversationStatus.OPEN
     status = ":large_green_circle: Open" if is_open else ":white_circle: Closed"
     if not is_open and conversation.closed_by:
@@ -207,6 +302,10 @@ def build_message_reply(
         context = f":inbox_tray: {who} texted"
         if message.media:
             context += f" · :paperclip: {len(message.media)} attachment(s)"
+        if deliveries:
+            context += f" · relayed to {len(deliveries)}: " + " · ".join(
+                describe_delivery(d) for d in deliveries
+            )
     else:
         author = f"<@{message.author_user_id}>" if message.author_user_id else "textbot"
         states = " · ".join(describe_delivery(d) for d in deliveries) or "Not sent"
@@ -254,3 +353,84 @@ def reply_mark(message: Message, deliveries: Sequence[Delivery]) -> str | None:
     if statuses & {DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED}:
         return "sent"
     return None
+
+
+_PROGRESS_LABELS = {
+    DeliveryStatus.PENDING: ":hourglass_flowing_sand: queued",
+    DeliveryStatus.SENDING: ":hourglass_flowing_sand: sending",
+    DeliveryStatus.QUEUED: ":outbox_tray: sent to carrier",
+    DeliveryStatus.SENT: ":outbox_tray: sent",
+    DeliveryStatus.DELIVERED: ":white_check_mark: delivered",
+    DeliveryStatus.UNDELIVERED: ":x: not delivered",
+    DeliveryStatus.FAILED: ":x: failed",
+    DeliveryStatus.CANCELED: ":no_entry_sign: canceled",
+}
+
+
+def thread_link(team_url: str, channel_id: str | None, thread_ts: str | None) -> str | None:
+    if not (team_url and channel_id and thread_ts):
+        return None
+    return f"{team_url.rstrip('/')}/archives/{channel_id}/p{thread_ts.replace('.', '')}"
+
+
+def build_broadcast_summary(
+    *,
+    broadcast: Broadcast,
+    line: Line,
+    progress: Sequence[RecipientProgress],
+    team_url: str,
+) -> tuple[str, list[Block]]:
+    """The sender's one summary of a multi-recipient message, kept up to date."""
+    counts: dict[str, int] = {}
+    rows = []
+    for item in progress:
+        status = DeliveryStatus(item.delivery.status)
+        label = _PROGRESS_LABELS[status]
+        counts[label] = counts.get(label, 0) + 1
+        if (
+            status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+            and item.delivery.error_text
+        ):
+            label += f" ({escape(item.delivery.error_text)})"
+        if item.replied:
+            label += " · :speech_balloon: replied"
+        who = escape(contact_label(item.contact))
+        link = thread_link(
+            team_url, item.conversation.slack_channel_id, item.conversation.slack_thread_ts
+        )
+        rows.append(f"• {f'<{link}|{who}>' if link else who}: {label}")
+    for skipped in broadcast.skipped:
+        rows.append(
+            f"• {escape(skipped['label'])}: :no_entry_sign: not sent, {escape(skipped['reason'])}"
+        )
+    header = (
+        f":outbox_tray: Your text from *{escape(line_label(line))}* to "
+        f"{len(progress)} recipient(s): “{escape(broadcast.body[:200])}”"
+    )
+    tally = " · ".join(f"{n} {label}" for label, n in counts.items())
+    blocks: list[Block] = [
+        {"type": "section", "text": _mrkdwn(header)},
+        {"type": "context", "elements": [_mrkdwn(tally or "nothing sent")]},
+        {"type": "section", "text": _mrkdwn("\n".join(rows)[:3000] or "_no recipients_")},
+    ]
+    failed = sum(
+        1
+        for item in progress
+        if item.delivery.status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+    )
+    if failed:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"broadcast:{broadcast.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ids.RETRY_FAILED_ACTION,
+                        "text": _plain(f"Retry {failed} failed"),
+                        "value": str(broadcast.id),
+                    }
+                ],
+            }
+        )
+    return f"Your text to {len(progress)} recipient(s): {tally}", blocks

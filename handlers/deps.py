@@ -19,6 +19,11 @@ class HandlerDeps:
     usergroup_max_age: timedelta = timedelta(minutes=5)
     work_queued: Callable[[], None] = lambda: None
     note_markers: tuple[str, ...] = ("note:", "//")
+    max_multi_recipients: int = 20
+    group_size: tuple[int, int] = (2, 9)
+
+    def modal_limits(self) -> dict[str, object]:
+        return {"max_multi": self.max_multi_recipients, "group_size": self.group_size}
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -4,15 +4,25 @@ TEXT_COMMAND = "/text"
 
 NEW_CONVERSATION_VIEW = "new_conversation"
 
+KIND_BLOCK = "kind"
+KIND_ACTION = "kind_select"
+KIND_CONVERSATION = "conversation"
+KIND_MULTI = "multi"
+KIND_GROUP = "group"
+KINDS = (KIND_CONVERSATION, KIND_MULTI, KIND_GROUP)
+
 LINE_BLOCK = "line"
 LINE_ACTION = "line_select"
 RECIPIENT_BLOCK = "recipient"
 RECIPIENT_ACTION = "recipient_select"
+RECIPIENTS_BLOCK = "recipients"
+RECIPIENTS_ACTION = "recipients_select"
 MESSAGE_BLOCK = "message"
 MESSAGE_ACTION = "message_input"
 
 CLOSE_CONVERSATION_ACTION = "close_conversation"
 REOPEN_CONVERSATION_ACTION = "reopen_conversation"
+RETRY_FAILED_ACTION = "retry_failed"
 
 # Values of recipient options: an existing contact, or a typed number not yet a contact.
 CONTACT_OPTION_PREFIX = "contact:"

@@ -41,3 +41,21 @@ EDIT_TOO_LATE = (
 )
 DELETE_TOO_LATE = "Your deleted reply had already been texted; the customer has it."
 REPLY_FAILED = ":warning: Your reply was not delivered to {who}: {reason}"
+TOO_FEW_RECIPIENTS = "{what} needs at least {low} recipient(s)."
+TOO_MANY_RECIPIENTS = (
+    "{what} can go to at most {high} recipients; you picked {count}. Remove "
+    "some, or send it in two parts."
+)
+NOBODY_TO_TEXT = "None of these recipients can be texted, so nothing was sent."
+MULTI_QUEUED = (
+    "Your text is on its way to {count} recipient(s), each in a conversation of their own. "
+    "textbot will keep you posted on its progress in a direct message."
+)
+GROUP_QUEUED = (
+    "Your group text to {count} participant(s) is on its way. The group's thread is in "
+    "<#{channel}>: everyone's replies appear there and reach the whole group."
+)
+ROUTED_NOTICE = (
+    ":twisted_rightwards_arrows: {who} is also in {others} other open conversation(s) on "
+    "{line}; this text came here because this conversation texted them most recently."
+)

@@ -185,17 +185,21 @@ def send_text(
     origin: MessageOrigin = MessageOrigin.APP,
     slack_ts: str | None = None,
     send_at: datetime | None = None,
+    skip_opted_out: bool = False,
+    broadcast_id: int | None = None,
 ) -> tuple[Message, bool]:
     """Write an outbound message and one pending delivery per recipient (the outbox).
 
-    Refuses (RecipientOptedOut) if any recipient opted out of the line, before writing.
+    Refuses (RecipientOptedOut) if any recipient opted out of the line, before writing;
+    with skip_opted_out (a group), they are left out instead.
     Returns (message, created); a used dedupe_key writes nothing and returns the earlier
     message with created=False.
     """
     text = check_message_body(body)
     opted_out = find_opted_out(session=session, line_id=line.id or 0, contacts=recipients)
-    if opted_out:
+    if opted_out and not skip_opted_out:
         raise RecipientOptedOut(opted_out)
+    recipients = [c for c in recipients if c not in opted_out]
     message, created = insert_message(
         session=session,
         conversation=conversation,
@@ -206,6 +210,7 @@ def send_text(
             "dedupe_key": dedupe_key,
             "origin": origin,
             "slack_ts": slack_ts,
+            "broadcast_id": broadcast_id,
         },
     )
     if not created:

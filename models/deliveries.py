@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from models.broadcasts import mark_summary_changed
 from models.conversations import mark_for_mirror
 from models.error_codes import describe_error
 from models.tables import Conversation, Delivery, DeliveryStatus, EarlyStatus, Line, Message
@@ -124,6 +125,8 @@ def _touch_mirror(session: Session, delivery: Delivery) -> None:
     assert message is not None
     message.slack_rev = Message.slack_rev + 1  # type: ignore[assignment]
     session.add(message)
+    if message.broadcast_id is not None:
+        mark_summary_changed(session, message.broadcast_id)
     conversation = session.get(Conversation, message.conversation_id)
     assert conversation is not None
     mark_for_mirror(conversation)
@@ -275,3 +278,28 @@ def settle_early_statuses(*, session: Session, forget_after: timedelta = timedel
             session.delete(early)
     session.flush()
     return applied
+
+
+def retry_failed_deliveries(*, session: Session, broadcast_id: int) -> int:
+    """Put a broadcast's failed deliveries back in the outbox; returns how many."""
+    failed = session.exec(
+        select(Delivery)
+        .join(Message, col(Message.id) == Delivery.message_id)
+        .where(
+            Message.broadcast_id == broadcast_id,
+            col(Delivery.status).in_(FAILURE_STATUSES),
+        )
+    ).all()
+    now = utcnow()
+    for delivery in failed:
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now
+        delivery.attempts = 0
+        delivery.error_code = None
+        delivery.error_text = None
+        delivery.provider_sid = None
+        delivery.updated_at = now
+        session.add(delivery)
+        _touch_mirror(session, delivery)
+    session.flush()
+    return len(failed)

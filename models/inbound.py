@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from models.broadcasts import note_reply
 from models.contacts import get_or_create_contact
-from models.conversations import insert_message, open_or_reopen_conversation
+from models.conversations import insert_message, mark_for_mirror, open_or_reopen_conversation
+from models.groups import count_other_open_conversations, relay_to_group
 from models.optouts import Keyword, classify_keyword, opt_in, opt_out
+from models.phone import format_phone
 from models.tables import (
     Contact,
     Conversation,
+    ConversationKind,
     ConversationStatus,
     Delivery,
     IdempotencyKey,
@@ -58,6 +62,8 @@ class Received:
     conversation_created: bool
     keyword: Keyword | None
     opt_out_changed: bool
+    relayed_to: list[Contact]
+    other_open_conversations: int
 
 
 def receive_text(
@@ -97,4 +103,21 @@ def receive_text(
         changed = opt_out(session=session, line=line, contact=contact, keyword=body.strip()[:32])
     elif keyword == Keyword.START:
         changed = opt_in(session=session, line=line, contact=contact)
-    return Received(conversation, contact, message, created, keyword, changed)
+    if changed:
+        mark_for_mirror(conversation, parent=True)  # a group's parent shows who opted out
+        session.add(conversation)
+    relayed_to: list[Contact] = []
+    if conversation.kind == ConversationKind.GROUP and keyword is None:
+        relayed_to = relay_to_group(
+            session=session,
+            conversation=conversation,
+            line=line,
+            message=message,
+            sender=contact,
+            sender_label=contact.name or format_phone(contact.phone),
+        )
+    note_reply(session, conversation)
+    others = count_other_open_conversations(
+        session=session, line=line, contact=contact, besides=conversation
+    )
+    return Received(conversation, contact, message, created, keyword, changed, relayed_to, others)

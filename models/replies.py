@@ -17,9 +17,11 @@ from models.conversations import (
     reopen_conversation,
     send_text,
 )
+from models.groups import conversation_contacts
 from models.tables import (
     Contact,
     Conversation,
+    ConversationKind,
     Delivery,
     DeliveryStatus,
     Line,
@@ -57,14 +59,6 @@ def find_conversation_by_thread(
             Conversation.slack_thread_ts == thread_ts,
         )
     ).first()
-
-
-def conversation_recipients(*, session: Session, conversation: Conversation) -> list[Contact]:
-    """Who a message in this conversation is texted to."""
-    if conversation.contact_id is None:
-        return []
-    contact = session.get(Contact, conversation.contact_id)
-    return [contact] if contact is not None else []
 
 
 def record_note(
@@ -108,13 +102,14 @@ def record_thread_reply(
         session=session,
         conversation=conversation,
         line=line,
-        recipients=conversation_recipients(session=session, conversation=conversation),
+        recipients=conversation_contacts(session=session, conversation=conversation),
         body=text,
         author_user_id=user_id,
         dedupe_key=thread_key(channel_id, ts),
         origin=MessageOrigin.SLACK,
         slack_ts=ts,
         send_at=utcnow() + timedelta(seconds=line.reply_delay_seconds),
+        skip_opted_out=conversation.kind == ConversationKind.GROUP,
     )
     return message
 

@@ -10,7 +10,8 @@ from handlers import ids, texts
 from handlers.deps import HandlerDeps
 from models.access import can_use_line
 from models.conversations import close_conversation, reopen_conversation
-from models.tables import Conversation, Line
+from models.deliveries import retry_failed_deliveries
+from models.tables import Broadcast, Conversation, Line
 
 
 def register(app: App, deps: HandlerDeps) -> None:
@@ -47,5 +48,22 @@ def register(app: App, deps: HandlerDeps) -> None:
         if context.get("refusal"):
             respond(text=context["refusal"], response_type="ephemeral", replace_original=False)
 
+    def ack_retry(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+        """Retry clicked on a multi-recipient summary: failed texts go back to the outbox."""
+        value = body["actions"][0].get("value", "")
+        user_id = body["user"]["id"]
+        with deps.session() as session:
+            broadcast = session.get(Broadcast, int(value)) if value.isdigit() else None
+            line = session.get(Line, broadcast.line_id) if broadcast else None
+            if broadcast is None or line is None or broadcast.team_id != body["team"]["id"]:
+                context["refusal"] = texts.CONVERSATION_GONE
+            elif not can_use_line(session=session, line=line, user_id=user_id):
+                context["refusal"] = texts.NOT_ALLOWED_ON_CONVERSATION.format(line=line.name)
+            else:
+                retry_failed_deliveries(session=session, broadcast_id=broadcast.id or 0)
+        deps.work_queued()
+        ack()
+
+    app.action(ids.RETRY_FAILED_ACTION)(ack=ack_retry, lazy=[explain_refusal])
     app.action(ids.CLOSE_CONVERSATION_ACTION)(ack=ack_close, lazy=[explain_refusal])
     app.action(ids.REOPEN_CONVERSATION_ACTION)(ack=ack_reopen, lazy=[explain_refusal])

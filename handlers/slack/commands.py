@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -17,15 +18,19 @@ from models.access import find_usable_lines
 logger = logging.getLogger(__name__)
 
 
+# /text with these words opens the form on that kind.
+_FORM_KINDS = {"": ids.KIND_CONVERSATION, "multi": ids.KIND_MULTI, "group": ids.KIND_GROUP}
+
+
 def _subcommand(command: dict[str, Any]) -> str:
     return (command.get("text") or "").strip().lower()
 
 
 def register(app: App, deps: HandlerDeps) -> None:
     def ack_text_command(ack: Ack, command: dict[str, Any]) -> None:
-        """/text [help|lines]: answer help at once; the form opens after the ack."""
+        """/text [multi|group|lines|help]: answer help at once; the form opens after the ack."""
         sub = _subcommand(command)
-        if sub in ("", "lines"):
+        if sub in _FORM_KINDS or sub == "lines":
             ack()
         else:
             ack(texts.HELP)
@@ -33,7 +38,7 @@ def register(app: App, deps: HandlerDeps) -> None:
     def handle_text_command(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """After the ack: refresh group membership if stale, then open the modal or answer."""
         sub = _subcommand(command)
-        if sub not in ("", "lines"):
+        if sub not in _FORM_KINDS and sub != "lines":
             return
         team_id, user_id = command["team_id"], command["user_id"]
         refresh_stale_usergroups(deps=deps, client=client, team_id=team_id)
@@ -48,8 +53,38 @@ def register(app: App, deps: HandlerDeps) -> None:
             client.views_open(
                 trigger_id=command["trigger_id"],
                 view=build_new_conversation_modal(
-                    lines=lines, private_metadata={"channel_id": command.get("channel_id")}
+                    lines=lines,
+                    kind=_FORM_KINDS[sub],
+                    private_metadata={"channel_id": command.get("channel_id")},
+                    **deps.modal_limits(),  # type: ignore[arg-type]
                 ),
             )
 
     app.command(ids.TEXT_COMMAND)(ack=ack_text_command, lazy=[handle_text_command])
+
+    def ack_kind_change(ack: Ack) -> None:
+        ack()
+
+    def switch_kind(body: dict[str, Any], client: WebClient) -> None:
+        """The kind was switched in the modal: redraw it in place for that kind."""
+        view = body["view"]
+        kind = body["actions"][0].get("selected_option", {}).get("value")
+        if kind not in ids.KINDS:
+            return
+        with deps.read_session() as session:
+            lines = find_usable_lines(
+                session=session, team_id=body["team"]["id"], user_id=body["user"]["id"]
+            )
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=build_new_conversation_modal(
+                lines=lines,
+                kind=kind,
+                private_metadata=metadata,
+                **deps.modal_limits(),  # type: ignore[arg-type]
+            ),
+        )
+
+    app.action(ids.KIND_ACTION)(ack=ack_kind_change, lazy=[switch_kind])

@@ -14,12 +14,12 @@ from handlers.blocks import contact_label
 from handlers.deps import HandlerDeps
 from models.access import can_use_line
 from models.conversations import InvalidMessageBody, check_message_body
+from models.groups import conversation_contacts
 from models.inbound import take_idempotency_key
 from models.optouts import find_opted_out
 from models.replies import (
     PendingChange,
     cancel_pending_reply,
-    conversation_recipients,
     edit_pending_reply,
     find_conversation_by_thread,
     is_note,
@@ -27,7 +27,7 @@ from models.replies import (
     record_thread_reply,
     thread_key,
 )
-from models.tables import Conversation, Line
+from models.tables import Conversation, ConversationKind, Line
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +140,12 @@ def _refusal(session: Session, conversation: Conversation, line: Line, text: str
         check_message_body(text)
     except InvalidMessageBody as exc:
         return texts.REPLY_INVALID.format(reason=str(exc))
-    recipients = conversation_recipients(session=session, conversation=conversation)
+    recipients = conversation_contacts(session=session, conversation=conversation)
     opted_out = find_opted_out(session=session, line_id=line.id or 0, contacts=recipients)
-    if opted_out:
+    # A group texts whoever is still in; a direct conversation needs its one contact.
+    if opted_out and (
+        conversation.kind != ConversationKind.GROUP or len(opted_out) == len(recipients)
+    ):
         who = ", ".join(contact_label(c) for c in opted_out)
         return texts.RECIPIENT_OPTED_OUT.format(who=who, line=line.name)
     return None

@@ -18,6 +18,7 @@ MAX_SUGGESTIONS = 20
 
 def register(app: App, deps: HandlerDeps) -> None:
     @app.options(ids.RECIPIENT_ACTION)
+    @app.options(ids.RECIPIENTS_ACTION)
     def handle_recipient_suggestions(ack: Ack, body: dict[str, Any]) -> None:
         """Contacts matching the typed name or digits, and the typed number if it is new."""
         query = (body.get("value") or "").strip()

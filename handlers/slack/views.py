@@ -1,27 +1,32 @@
-"""Submission of the /text modal."""
+"""Submission of the /text modal, in its three kinds: a conversation, a multi-recipient
+message, a reply-all group."""
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt import Ack, App
 from sqlmodel import Session
 
 from handlers import ids, texts
-from handlers.blocks import build_sent_confirmation, contact_label
+from handlers.blocks import build_queued_confirmation, build_sent_confirmation, contact_label
 from handlers.deps import HandlerDeps
 from models.access import find_usable_line
-from models.contacts import get_or_create_contact
+from models.broadcasts import create_broadcast
+from models.contacts import find_contact_by_phone, get_or_create_contact
 from models.conversations import (
     InvalidMessageBody,
     check_message_body,
     open_or_reopen_conversation,
     send_text,
 )
+from models.groups import create_group_conversation
+from models.inbound import take_idempotency_key
 from models.optouts import find_opted_out
-from models.phone import InvalidPhoneNumber, parse_phone
+from models.phone import InvalidPhoneNumber, format_phone, parse_phone
 from models.tables import Contact, Line
 
 logger = logging.getLogger(__name__)
@@ -29,51 +34,147 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class NewConversationForm:
+    kind: str
     line_id: str | None
-    recipient: str | None
+    recipients: list[str]
     message: str | None
 
     @classmethod
     def from_view(cls, view: dict[str, Any]) -> NewConversationForm:
         values = view.get("state", {}).get("values", {})
 
-        def selected(block: str, action: str) -> str | None:
-            option = values.get(block, {}).get(action, {}).get("selected_option") or {}
-            return option.get("value")
+        def state(block: str, action: str) -> dict[str, Any]:
+            return values.get(block, {}).get(action) or {}
 
-        message = values.get(ids.MESSAGE_BLOCK, {}).get(ids.MESSAGE_ACTION, {}).get("value")
+        kind = json.loads(view.get("private_metadata") or "{}").get("kind")
+        single = (
+            state(ids.RECIPIENT_BLOCK, ids.RECIPIENT_ACTION).get("selected_option") or {}
+        ).get("value")
+        several = state(ids.RECIPIENTS_BLOCK, ids.RECIPIENTS_ACTION).get("selected_options") or []
         return cls(
-            line_id=selected(ids.LINE_BLOCK, ids.LINE_ACTION),
-            recipient=selected(ids.RECIPIENT_BLOCK, ids.RECIPIENT_ACTION),
-            message=message,
+            kind=kind if kind in ids.KINDS else ids.KIND_CONVERSATION,
+            line_id=(state(ids.LINE_BLOCK, ids.LINE_ACTION).get("selected_option") or {}).get(
+                "value"
+            ),
+            recipients=[single] if single else [o.get("value", "") for o in several],
+            message=state(ids.MESSAGE_BLOCK, ids.MESSAGE_ACTION).get("value"),
         )
+
+    @property
+    def recipients_block(self) -> str:
+        return ids.RECIPIENT_BLOCK if self.kind == ids.KIND_CONVERSATION else ids.RECIPIENTS_BLOCK
 
 
 @dataclass
 class Recipient:
     """A chosen recipient: an existing contact, or a valid number that is not one yet."""
 
+    label: str
     contact: Contact | None = None
     new_phone: str | None = None
 
+    def contact_in(self, session: Session, team_id: str) -> Contact:
+        if self.contact is not None:
+            return self.contact
+        assert self.new_phone is not None
+        contact, _ = get_or_create_contact(session=session, team_id=team_id, phone=self.new_phone)
+        return contact
 
-def _resolve_recipient(
-    session: Session, *, team_id: str, value: str | None, region: str
-) -> Recipient:
+
+def _resolve_recipient(session: Session, *, team_id: str, value: str, region: str) -> Recipient:
     """Turn an option value into a recipient, trusting nothing in it; raises ValueError."""
-    if not value:
-        raise ValueError(texts.PICK_RECIPIENT)
     if value.startswith(ids.CONTACT_OPTION_PREFIX):
         contact_id = value.removeprefix(ids.CONTACT_OPTION_PREFIX)
         contact = session.get(Contact, int(contact_id)) if contact_id.isdigit() else None
         if contact is None or contact.team_id != team_id:
             raise ValueError(texts.UNKNOWN_CONTACT)
-        return Recipient(contact=contact)
+        return Recipient(label=contact_label(contact), contact=contact)
     number = value.removeprefix(ids.NEW_NUMBER_OPTION_PREFIX)
     try:
-        return Recipient(new_phone=parse_phone(number, region=region))
+        phone = parse_phone(number, region=region)
     except InvalidPhoneNumber as exc:
         raise ValueError(f"{str(exc).capitalize()}.") from None
+    # A number typed again after it became a contact is that contact.
+    known = find_contact_by_phone(session=session, team_id=team_id, phone=phone)
+    if known is not None:
+        return Recipient(label=contact_label(known), contact=known)
+    return Recipient(label=format_phone(phone), new_phone=phone)
+
+
+@dataclass
+class CheckedForm:
+    line: Line
+    text: str
+    recipients: list[Recipient]
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"label", "reason"}
+
+
+def _count_error(form: NewConversationForm, deps: HandlerDeps) -> str | None:
+    count = len(form.recipients)
+    if form.kind == ids.KIND_CONVERSATION:
+        return texts.PICK_RECIPIENT if count != 1 else None
+    if form.kind == ids.KIND_MULTI:
+        low, high, what = 1, deps.max_multi_recipients, "A multi-recipient message"
+    else:
+        (low, high), what = deps.group_size, "A reply-all group"
+    if count < low:
+        return texts.TOO_FEW_RECIPIENTS.format(what=what, low=low)
+    if count > high:
+        return texts.TOO_MANY_RECIPIENTS.format(what=what, high=high, count=count)
+    return None
+
+
+def _check_form(
+    session: Session, form: NewConversationForm, *, team_id: str, user_id: str, deps: HandlerDeps
+) -> dict[str, str] | CheckedForm:
+    """What to send, or the field errors to show (by block id). Whatever the payload says,
+    the line must be one the user may use and every recipient is checked again."""
+    errors: dict[str, str] = {}
+    line = find_usable_line(session=session, team_id=team_id, user_id=user_id, line_id=form.line_id)
+    if line is None:
+        errors[ids.LINE_BLOCK] = texts.NO_ACCESS_TO_LINE
+    text = ""
+    try:
+        text = check_message_body(form.message)
+    except InvalidMessageBody as exc:
+        errors[ids.MESSAGE_BLOCK] = str(exc)
+    count_error = _count_error(form, deps)
+    if count_error:
+        errors[form.recipients_block] = count_error
+    if errors or line is None:
+        return errors
+
+    recipients: list[Recipient] = []
+    skipped: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for value in form.recipients:
+        try:
+            recipient = _resolve_recipient(
+                session, team_id=team_id, value=value, region=deps.default_region
+            )
+        except ValueError as exc:
+            if form.kind != ids.KIND_MULTI:
+                return {form.recipients_block: str(exc)}
+            skipped.append({"label": value.split(":", 1)[-1], "reason": str(exc).rstrip(".")})
+            continue
+        key = recipient.contact.phone if recipient.contact else recipient.new_phone or ""
+        if key in seen:
+            continue
+        seen.add(key)
+        if recipient.contact and find_opted_out(
+            session=session, line_id=line.id or 0, contacts=[recipient.contact]
+        ):
+            reason = texts.RECIPIENT_OPTED_OUT.format(who=recipient.label, line=line.name)
+            if form.kind == ids.KIND_CONVERSATION:
+                return {form.recipients_block: reason}
+            skipped.append({"label": recipient.label, "reason": "opted out (texted STOP)"})
+            if form.kind == ids.KIND_MULTI:
+                continue
+        recipients.append(recipient)
+    textable = len(recipients) - (len(skipped) if form.kind == ids.KIND_GROUP else 0)
+    if textable < 1:
+        return {form.recipients_block: texts.NOBODY_TO_TEXT}
+    return CheckedForm(line=line, text=text, recipients=recipients, skipped=skipped)
 
 
 def register(app: App, deps: HandlerDeps) -> None:
@@ -81,8 +182,8 @@ def register(app: App, deps: HandlerDeps) -> None:
     def handle_new_conversation_submission(
         ack: Ack, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
-        """Validate everything on the server, then write contact, conversation, message and
-        delivery in one transaction and answer; the SMS and the Slack thread follow."""
+        """Validate everything on the server, then write contacts, conversations, messages
+        and deliveries in one transaction and answer; texts and Slack threads follow."""
         team_id = body["team"]["id"]
         user_id = body["user"]["id"]
         form = NewConversationForm.from_view(view)
@@ -91,63 +192,23 @@ def register(app: App, deps: HandlerDeps) -> None:
             if isinstance(checked, dict):
                 ack(response_action="errors", errors=checked)
                 return
-            line, recipient, body_text = checked
-            confirmation = _start_conversation(
-                session,
-                line=line,
-                recipient=recipient,
-                body=body_text,
-                user_id=user_id,
-                dedupe_key=f"view:{view['id']}",
+            start = {
+                ids.KIND_CONVERSATION: _start_conversation,
+                ids.KIND_MULTI: _start_multi,
+                ids.KIND_GROUP: _start_group,
+            }[form.kind]
+            confirmation = start(
+                session, checked, team_id=team_id, user_id=user_id, view_id=view["id"]
             )
         deps.work_queued()
         ack(response_action="update", view=confirmation)
 
 
-def _check_form(
-    session: Session, form: NewConversationForm, *, team_id: str, user_id: str, deps: HandlerDeps
-) -> dict[str, str] | tuple[Line, Recipient, str]:
-    """The line, recipient and text to send, or the field errors to show (by block id)."""
-    errors: dict[str, str] = {}
-    line = find_usable_line(session=session, team_id=team_id, user_id=user_id, line_id=form.line_id)
-    if line is None:
-        errors[ids.LINE_BLOCK] = texts.NO_ACCESS_TO_LINE
-    recipient = Recipient()
-    try:
-        recipient = _resolve_recipient(
-            session, team_id=team_id, value=form.recipient, region=deps.default_region
-        )
-    except ValueError as exc:
-        errors[ids.RECIPIENT_BLOCK] = str(exc)
-    text = ""
-    try:
-        text = check_message_body(form.message)
-    except InvalidMessageBody as exc:
-        errors[ids.MESSAGE_BLOCK] = str(exc)
-    contact = recipient.contact
-    if (
-        line is not None
-        and contact is not None
-        and find_opted_out(session=session, line_id=line.id or 0, contacts=[contact])
-    ):
-        errors[ids.RECIPIENT_BLOCK] = texts.RECIPIENT_OPTED_OUT.format(
-            who=contact_label(contact), line=line.name
-        )
-    if errors or line is None:
-        return errors
-    return line, recipient, text
-
-
 def _start_conversation(
-    session: Session, *, line: Line, recipient: Recipient, body: str, user_id: str, dedupe_key: str
+    session: Session, checked: CheckedForm, *, team_id: str, user_id: str, view_id: str
 ) -> dict[str, Any]:
-    if recipient.contact is not None:
-        contact = recipient.contact
-    else:
-        assert recipient.new_phone is not None
-        contact, _ = get_or_create_contact(
-            session=session, team_id=line.team_id, phone=recipient.new_phone
-        )
+    line = checked.line
+    contact = checked.recipients[0].contact_in(session, team_id)
     conversation, created = open_or_reopen_conversation(
         session=session, line=line, contact=contact, user_id=user_id
     )
@@ -156,11 +217,72 @@ def _start_conversation(
         conversation=conversation,
         line=line,
         recipients=[contact],
-        body=body,
+        body=checked.text,
         author_user_id=user_id,
-        dedupe_key=dedupe_key,
+        dedupe_key=f"view:{view_id}",
     )
     logger.info(
         "text queued: conversation=%s line=%s created=%s", conversation.id, line.id, created
     )
     return build_sent_confirmation(line=line, contact=contact, created=created)
+
+
+def _skipped_lines(skipped: list[dict[str, str]]) -> str:
+    return "".join(f"\n• Not sent to {s['label']}: {s['reason']}" for s in skipped)
+
+
+def _start_multi(
+    session: Session, checked: CheckedForm, *, team_id: str, user_id: str, view_id: str
+) -> dict[str, Any]:
+    line = checked.line
+    broadcast = create_broadcast(
+        session=session,
+        team_id=team_id,
+        line_id=line.id or 0,
+        user_id=user_id,
+        body=checked.text,
+        skipped=checked.skipped,
+        dedupe_key=f"view:{view_id}",
+    )
+    if broadcast is not None:  # else: the same submission again, already queued
+        for recipient in checked.recipients:
+            contact = recipient.contact_in(session, team_id)
+            conversation, _ = open_or_reopen_conversation(
+                session=session, line=line, contact=contact, user_id=user_id
+            )
+            send_text(
+                session=session,
+                conversation=conversation,
+                line=line,
+                recipients=[contact],
+                body=checked.text,
+                author_user_id=user_id,
+                dedupe_key=f"view:{view_id}:{contact.id}",
+                broadcast_id=broadcast.id,
+            )
+        logger.info("broadcast %s queued to %s recipients", broadcast.id, len(checked.recipients))
+    summary = texts.MULTI_QUEUED.format(count=len(checked.recipients))
+    return build_queued_confirmation(line=line, text=summary + _skipped_lines(checked.skipped))
+
+
+def _start_group(
+    session: Session, checked: CheckedForm, *, team_id: str, user_id: str, view_id: str
+) -> dict[str, Any]:
+    line = checked.line
+    if take_idempotency_key(session=session, key=f"view:{view_id}"):
+        contacts = [r.contact_in(session, team_id) for r in checked.recipients]
+        conversation = create_group_conversation(
+            session=session, line=line, contacts=contacts, user_id=user_id
+        )
+        send_text(
+            session=session,
+            conversation=conversation,
+            line=line,
+            recipients=contacts,
+            body=checked.text,
+            author_user_id=user_id,
+            skip_opted_out=True,
+        )
+        logger.info("group conversation %s started with %s", conversation.id, len(contacts))
+    summary = texts.GROUP_QUEUED.format(count=len(checked.recipients), channel=line.channel_id)
+    return build_queued_confirmation(line=line, text=summary + _skipped_lines(checked.skipped))

@@ -77,9 +77,17 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
                 if received is None:
                     logger.info("inbound text %s seen before; ignored", sid)
                     return False
+                who = contact_label(received.contact)
+                if received.other_open_conversations:
+                    add_notice(
+                        session=session,
+                        conversation=received.conversation,
+                        text=texts.ROUTED_NOTICE.format(
+                            who=who, others=received.other_open_conversations, line=line.name
+                        ),
+                    )
                 notice = _keyword_notice(received.keyword, received.opt_out_changed)
                 if notice:
-                    who = contact_label(received.contact)
                     add_notice(
                         session=session,
                         conversation=received.conversation,

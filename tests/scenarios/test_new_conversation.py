@@ -42,7 +42,7 @@ def lines(bot: Bot) -> dict[str, Line]:
 
 
 def _line_names(view: dict) -> list[str]:
-    block = next(b for b in view["blocks"] if b["block_id"] == ids.LINE_BLOCK)
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.LINE_BLOCK)
     return [o["text"]["text"] for o in block["element"]["options"]]
 
 
@@ -85,7 +85,7 @@ def _thread_when(bot: Bot, count: int):
 def test_modal_lists_only_the_lines_granted_directly(bot: Bot, lines) -> None:
     view = bot.slack.open_modal(user=ALICE)
     assert _line_names(view) == ["Sales (+1 202-555-0100)"]
-    line_block = next(b for b in view["blocks"] if b["block_id"] == ids.LINE_BLOCK)
+    line_block = next(b for b in view["blocks"] if b.get("block_id") == ids.LINE_BLOCK)
     assert line_block["element"]["initial_option"]["value"] == str(lines["sales"].id)
 
 

@@ -1,3 +1,5 @@
+import json
+
 from handlers import ids
 from handlers.blocks import (
     build_contact_option,
@@ -14,27 +16,47 @@ def _line(n: int = 1) -> Line:
     return Line(id=n, team_id="T", number=f"+1202555010{n}", name=f"Line {n}", channel_id="C1")
 
 
-def test_the_modal_preselects_a_single_line_and_has_the_three_inputs() -> None:
+def _block(view, block_id):
+    return next(b for b in view["blocks"] if b.get("block_id") == block_id)
+
+
+def test_the_modal_preselects_a_single_line_and_has_the_inputs() -> None:
     view = build_new_conversation_modal(lines=[_line()])
     assert view["callback_id"] == ids.NEW_CONVERSATION_VIEW
-    assert [b["block_id"] for b in view["blocks"]] == [
+    assert [b.get("block_id") for b in view["blocks"]] == [
+        ids.KIND_BLOCK,
+        None,
         ids.LINE_BLOCK,
         ids.RECIPIENT_BLOCK,
         ids.MESSAGE_BLOCK,
     ]
-    line_select = view["blocks"][0]["element"]
+    line_select = _block(view, ids.LINE_BLOCK)["element"]
     assert line_select["initial_option"] == {
         "text": {"type": "plain_text", "text": "Line 1 (+1 202-555-0101)", "emoji": True},
         "value": "1",
     }
-    assert view["blocks"][1]["element"]["type"] == "external_select"
-    assert view["blocks"][2]["element"]["max_length"] == 1600
+    assert _block(view, ids.RECIPIENT_BLOCK)["element"]["type"] == "external_select"
+    assert _block(view, ids.MESSAGE_BLOCK)["element"]["max_length"] == 1600
+    assert json.loads(view["private_metadata"]) == {"kind": "conversation"}
 
 
 def test_the_modal_lets_people_choose_among_several_lines() -> None:
     view = build_new_conversation_modal(lines=[_line(1), _line(2)])
-    assert "initial_option" not in view["blocks"][0]["element"]
-    assert len(view["blocks"][0]["element"]["options"]) == 2
+    assert "initial_option" not in _block(view, ids.LINE_BLOCK)["element"]
+    assert len(_block(view, ids.LINE_BLOCK)["element"]["options"]) == 2
+
+
+def test_each_kind_explains_itself_and_picks_its_recipient_field() -> None:
+    multi = build_new_conversation_modal(lines=[_line()], kind=ids.KIND_MULTI, max_multi=20)
+    recipients = _block(multi, ids.RECIPIENTS_BLOCK)["element"]
+    assert recipients["type"] == "multi_external_select" and recipients["max_selected_items"] == 20
+    assert "never see each other" in multi["blocks"][1]["elements"][0]["text"]
+    group = build_new_conversation_modal(lines=[_line()], kind=ids.KIND_GROUP, group_size=(2, 9))
+    assert _block(group, ids.RECIPIENTS_BLOCK)["element"]["max_selected_items"] == 9
+    assert "sees the others' numbers" in group["blocks"][1]["elements"][0]["text"]
+    kind = _block(group, ids.KIND_BLOCK)["elements"][0]
+    assert kind["initial_option"]["value"] == ids.KIND_GROUP
+    assert [o["value"] for o in kind["options"]] == list(ids.KINDS)
 
 
 def test_options_fit_slack_limits() -> None:

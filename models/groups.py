@@ -1,0 +1,116 @@
+"""Reply-all group conversations: one thread, several contacts who see each other's texts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, or_, select
+
+from models.optouts import find_opted_out
+from models.tables import (
+    Contact,
+    Conversation,
+    ConversationKind,
+    ConversationParticipant,
+    ConversationStatus,
+    Delivery,
+    Line,
+    Message,
+)
+from models.types import insert_ignoring_conflicts, utcnow
+
+
+def create_group_conversation(
+    *, session: Session, line: Line, contacts: Sequence[Contact], user_id: str | None
+) -> Conversation:
+    conversation = Conversation(
+        team_id=line.team_id,
+        line_id=line.id,  # type: ignore[arg-type]
+        kind=ConversationKind.GROUP,
+        created_by=user_id,
+    )
+    session.add(conversation)
+    session.flush()
+    insert_ignoring_conflicts(
+        session,
+        ConversationParticipant,
+        [{"conversation_id": conversation.id, "contact_id": c.id} for c in contacts],
+    )
+    return conversation
+
+
+def find_participants(*, session: Session, conversation: Conversation) -> list[Contact]:
+    return list(
+        session.exec(
+            select(Contact)
+            .join(ConversationParticipant, col(ConversationParticipant.contact_id) == Contact.id)
+            .where(ConversationParticipant.conversation_id == conversation.id)
+            .order_by(col(Contact.name), col(Contact.phone))
+        ).all()
+    )
+
+
+def conversation_contacts(*, session: Session, conversation: Conversation) -> list[Contact]:
+    """Everyone a message in this conversation is for: its contact, or its participants."""
+    if conversation.kind == ConversationKind.GROUP:
+        return find_participants(session=session, conversation=conversation)
+    contact = session.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    return [contact] if contact is not None else []
+
+
+def count_other_open_conversations(
+    *, session: Session, line: Line, contact: Contact, besides: Conversation
+) -> int:
+    """Open conversations on the line, other than `besides`, that include the contact."""
+    in_groups = select(ConversationParticipant.conversation_id).where(
+        ConversationParticipant.contact_id == contact.id
+    )
+    return len(
+        session.exec(
+            select(Conversation.id).where(
+                Conversation.line_id == line.id,
+                Conversation.status == ConversationStatus.OPEN,
+                Conversation.id != besides.id,
+                or_(
+                    col(Conversation.contact_id) == contact.id,
+                    col(Conversation.id).in_(in_groups),
+                ),
+            )
+        ).all()
+    )
+
+
+def relay_to_group(
+    *,
+    session: Session,
+    conversation: Conversation,
+    line: Line,
+    message: Message,
+    sender: Contact,
+    sender_label: str,
+) -> list[Contact]:
+    """Queue a participant's text to every other participant who may be texted, prefixed
+    with who wrote it; returns who it goes to. The deliveries hang off the inbound message."""
+    others = [
+        c
+        for c in find_participants(session=session, conversation=conversation)
+        if c.id != sender.id
+    ]
+    opted_out = {
+        c.id for c in find_opted_out(session=session, line_id=line.id or 0, contacts=others)
+    }
+    recipients = [c for c in others if c.id not in opted_out]
+    now = utcnow()
+    for contact in recipients:
+        session.add(
+            Delivery(
+                message_id=message.id,  # type: ignore[arg-type]
+                line_id=line.id,  # type: ignore[arg-type]
+                contact_id=contact.id,  # type: ignore[arg-type]
+                to_phone=contact.phone,
+                body=f"{sender_label}: {message.body}"[:1600],
+                next_attempt_at=now,
+            )
+        )
+    session.flush()
+    return recipients
