@@ -23,10 +23,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str, *, for_reading: bool = False) -> Engine:
+def create_db_engine(url: str, *, for_reading: bool = False, for_migrating: bool = False) -> Engine:
     """An engine for `url`. On SQLite, a writing engine queues its transactions on a lock
     of its own and takes SQLite's write lock up front; a reading engine (for_reading) does
-    neither, since readers of a WAL database never wait for writers."""
+    neither, since readers of a WAL database never wait for writers.
+
+    Migrations (for_migrating) run with SQLite's foreign keys off: Alembic rebuilds a table
+    to alter it on SQLite, and dropping the old copy would cascade to the rows that refer
+    to it."""
     url = normalize_url(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -34,6 +38,10 @@ def create_db_engine(url: str, *, for_reading: bool = False) -> Engine:
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20
     )
     event.listen(engine, "connect", _configure_sqlite)
+    if for_migrating:
+        event.listen(
+            engine, "connect", lambda connection, _: connection.execute("PRAGMA foreign_keys=OFF")
+        )
     if for_reading:
         event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
     else:
