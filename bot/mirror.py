@@ -228,6 +228,7 @@ class SlackMirror:
                 thread_ts=thread_ts,
                 deliveries=deliveries[message.id or 0],
                 contacts=contacts,
+                assignee=conversation.assigned_to,
             )
             with self.database.session() as session, session.begin():
                 record_message_mirrored(
@@ -246,12 +247,15 @@ class SlackMirror:
         thread_ts: str,
         deliveries: list[Delivery],
         contacts: dict[int, Contact],
+        assignee: str | None = None,
     ) -> str | None:
         """Show the message in the thread; returns the mark it now has (see Message)."""
         contact = contacts.get(message.contact_id or 0)
         if message.origin == MessageOrigin.SLACK:
             return self._mark_slack_reply(message, channel, thread_ts, deliveries, contacts)
-        text, blocks = build_message_reply(message=message, deliveries=deliveries, contact=contact)
+        text, blocks = build_message_reply(
+            message=message, deliveries=deliveries, contact=contact, assignee=assignee
+        )
         if message.slack_ts is not None:
             self.client.chat_update(channel=channel, ts=message.slack_ts, text=text, blocks=blocks)
             return message.slack_mark

@@ -231,6 +231,16 @@ def build_sent_confirmation(*, line: Line, contact: Contact, created: bool) -> d
     }
 
 
+def _button(action_id: str, text: str, value: object, **extra: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": _plain(text),
+        "value": str(value),
+        **extra,
+    }
+
+
 def build_conversation_parent(
     *,
     conversation: Conversation,
@@ -253,29 +263,25 @@ def build_conversation_parent(
     status = ":large_green_circle: Open" if is_open else ":white_circle: Closed"
     if not is_open and conversation.closed_by:
         status += f" by <@{conversation.closed_by}>"
-    button = (
-        {
-            "type": "button",
-            "action_id": ids.CLOSE_CONVERSATION_ACTION,
-            "text": _plain("Close"),
-            "value": str(conversation.id),
-        }
+    if conversation.assigned_to:
+        status += f" · Assigned to <@{conversation.assigned_to}>"
+    buttons: list[dict[str, Any]] = [
+        _button(ids.CLOSE_CONVERSATION_ACTION, "Close", conversation.id)
         if is_open
-        else {
-            "type": "button",
-            "action_id": ids.REOPEN_CONVERSATION_ACTION,
-            "text": _plain("Reopen"),
-            "value": str(conversation.id),
-            "style": "primary",
-        }
-    )
+        else _button(ids.REOPEN_CONVERSATION_ACTION, "Reopen", conversation.id, style="primary"),
+        _button(ids.CLAIM_CONVERSATION_ACTION, "Claim", conversation.id),
+    ]
+    if conversation.assigned_to:
+        buttons.append(_button(ids.UNASSIGN_CONVERSATION_ACTION, "Unassign", conversation.id))
+    if contact is not None:
+        buttons.append(_button(ids.EDIT_CONTACT_ACTION, "Edit contact", conversation.id))
     blocks: list[Block] = [
         {"type": "section", "text": _mrkdwn(f":speech_balloon: *{who}*")},
         {
             "type": "context",
             "elements": [_mrkdwn(f"Line *{escape(line_label(line))}* · {status}")],
         },
-        {"type": "actions", "block_id": f"conversation:{conversation.id}", "elements": [button]},
+        {"type": "actions", "block_id": f"conversation:{conversation.id}", "elements": buttons},
     ]
     return f"Conversation with {who} on {line.name}", blocks
 
@@ -290,7 +296,11 @@ def describe_delivery(delivery: Delivery) -> str:
 
 
 def build_message_reply(
-    *, message: Message, deliveries: Sequence[Delivery], contact: Contact | None = None
+    *,
+    message: Message,
+    deliveries: Sequence[Delivery],
+    contact: Contact | None = None,
+    assignee: str | None = None,
 ) -> tuple[str, list[Block]]:
     """One message posted in the conversation's thread: what was texted (with who sent it
     and its delivery state), what a contact texted, or a notice from textbot."""
@@ -306,6 +316,14 @@ def build_message_reply(
             context += f" · relayed to {len(deliveries)}: " + " · ".join(
                 describe_delivery(d) for d in deliveries
             )
+        if assignee:
+            # The fallback text is what notifies: the assignee hears of every inbound text.
+            context += f" · for <@{assignee}>"
+            blocks = [
+                {"type": "section", "text": _mrkdwn(body or "_(no text)_")},
+                {"type": "context", "elements": [_mrkdwn(context)]},
+            ]
+            return f"<@{assignee}> {message.body}"[:3000], blocks
     else:
         author = f"<@{message.author_user_id}>" if message.author_user_id else "textbot"
         states = " · ".join(describe_delivery(d) for d in deliveries) or "Not sent"
@@ -434,3 +452,33 @@ def build_broadcast_summary(
             }
         )
     return f"Your text to {len(progress)} recipient(s): {tally}", blocks
+
+
+def build_edit_contact_modal(*, contact: Contact, conversation_id: int) -> dict[str, Any]:
+    """A small form to rename a contact, opened from a conversation."""
+    name_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": ids.CONTACT_NAME_ACTION,
+        "max_length": 120,
+        "placeholder": _plain("Name"),
+    }
+    if contact.name:
+        name_input["initial_value"] = contact.name
+    return {
+        "type": "modal",
+        "callback_id": ids.EDIT_CONTACT_VIEW,
+        "title": _plain("Edit contact"),
+        "submit": _plain("Save"),
+        "close": _plain("Cancel"),
+        "private_metadata": json.dumps({"conversation_id": conversation_id}),
+        "blocks": [
+            {"type": "context", "elements": [_mrkdwn(f":iphone: {format_phone(contact.phone)}")]},
+            {
+                "type": "input",
+                "block_id": ids.CONTACT_NAME_BLOCK,
+                "label": _plain("Name"),
+                "optional": True,
+                "element": name_input,
+            },
+        ],
+    }

@@ -23,6 +23,17 @@ MESSAGE_ACTION = "message_input"
 CLOSE_CONVERSATION_ACTION = "close_conversation"
 REOPEN_CONVERSATION_ACTION = "reopen_conversation"
 RETRY_FAILED_ACTION = "retry_failed"
+CLAIM_CONVERSATION_ACTION = "claim_conversation"
+UNASSIGN_CONVERSATION_ACTION = "unassign_conversation"
+EDIT_CONTACT_ACTION = "edit_contact"
+EDIT_CONTACT_VIEW = "edit_contact"
+CONTACT_NAME_BLOCK = "contact_name"
+CONTACT_NAME_ACTION = "contact_name_input"
+NEW_CONVERSATION_BUTTON = "open_new_conversation"
+
+# Shortcuts (callback ids, as in manifest.yml)
+NEW_TEXT_SHORTCUT = "new_text_conversation"
+TEXT_THIS_SHORTCUT = "text_this_message"
 
 # Values of recipient options: an existing contact, or a typed number not yet a contact.
 CONTACT_OPTION_PREFIX = "contact:"

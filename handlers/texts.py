@@ -13,12 +13,18 @@ NOT_ALLOWED_ON_CONVERSATION = (
     "change it. Ask a workspace admin for access."
 )
 CONVERSATION_GONE = "That conversation no longer exists."
+NO_ACCESS_TO_CONTACT = "You can no longer change this contact: you don't have access to its line."
 
 HELP = """*Text customers from Slack with `/text`*
-• `/text` opens the form: pick a line, a recipient (start typing a name or number) and your message.
-• `/text lines` lists the lines you may text from.
-• `/text help` shows this.
-Replies from customers appear in the conversation's thread in the line's channel."""
+• `/text`: the form. Pick a line, a recipient (type a name or a number) and your message.
+• `/text multi`: the same text to up to 20 people, each in a conversation of their own.
+• `/text group`: a reply-all group text; everyone sees everyone's replies.
+• `/text LINE NUMBER_OR_CONTACT MESSAGE`: send at once (`/text Sales 202-555-0123 Ready!`).
+• `/text lines`: the lines you may text from.
+• `/text contacts QUERY`: find contacts by name or number.
+• `/text help`: this.
+Customers' replies appear in the conversation's thread in the line's channel; reply in the \
+thread to text back (start with `note:` to keep it internal)."""
 
 OPTED_OUT_NOTICE = (
     ":no_entry_sign: {who} texted {keyword} and is opted out of texts from {line}. Nothing "
@@ -59,3 +65,20 @@ ROUTED_NOTICE = (
     ":twisted_rightwards_arrows: {who} is also in {others} other open conversation(s) on "
     "{line}; this text came here because this conversation texted them most recently."
 )
+UNKNOWN_SUBCOMMAND = "I don't know `/text {text}`.\n"
+QUICK_USAGE = (
+    "Usage: `/text LINE NUMBER_OR_CONTACT MESSAGE`, e.g. `/text Sales 202-555-0123 Hello`."
+)
+QUICK_UNKNOWN_LINE = "there is no line called “{line}”. `/text lines` lists yours."
+QUICK_UNKNOWN_RECIPIENT = (
+    "“{recipient}” is neither a valid phone number nor the exact name of a contact."
+)
+QUICK_AMBIGUOUS_CONTACT = "several contacts are called “{name}”; use their number instead."
+NO_ACCESS_TO_NAMED_LINE = "you don't have access to the line {line}."
+LINE_INACTIVE = "the line {line} is turned off, so it cannot send texts."
+QUICK_SENT = (
+    ":outbox_tray: Your text to {who} is on its way from {line}. The conversation is in "
+    "<#{channel}>."
+)
+CONTACTS_USAGE = "Usage: `/text contacts QUERY`, with part of a name or a number."
+NO_CONTACTS_FOUND = "No contact matches “{query}”."

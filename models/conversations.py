@@ -228,3 +228,17 @@ def send_text(
         )
     session.flush()
     return message, True
+
+
+def assign_conversation(
+    *, session: Session, conversation: Conversation, user_id: str | None
+) -> bool:
+    """Assign the conversation to a user (or to nobody); False if nothing changed."""
+    if conversation.assigned_to == user_id:
+        return False
+    conversation.assigned_to = user_id
+    mark_for_mirror(conversation, parent=True)
+    session.add(conversation)
+    session.flush()
+    session.refresh(conversation)
+    return True

@@ -114,3 +114,17 @@ def relay_to_group(
         )
     session.flush()
     return recipients
+
+
+def conversations_showing(*, session: Session, contact: Contact) -> list[Conversation]:
+    """The conversations whose parent message names the contact."""
+    in_groups = select(ConversationParticipant.conversation_id).where(
+        ConversationParticipant.contact_id == contact.id
+    )
+    return list(
+        session.exec(
+            select(Conversation).where(
+                or_(col(Conversation.contact_id) == contact.id, col(Conversation.id).in_(in_groups))
+            )
+        ).all()
+    )

@@ -154,6 +154,7 @@ class Conversation(SQLModel, table=True):
     created_at: datetime = _timestamp()
     closed_at: datetime | None = _timestamp(nullable=True)
     closed_by: str | None = None
+    assigned_to: str | None = Field(default=None, index=True)  # a Slack user who claimed it
     last_message_at: datetime | None = _timestamp(nullable=True)
 
     # The parent message in the line's channel; the thread of every message.

@@ -1,52 +1,107 @@
-"""Buttons on a conversation's parent message: Close and Reopen."""
+"""Buttons: on a conversation's parent message (Close, Reopen, Claim, Unassign, Edit
+contact) and on a multi-recipient summary (Retry failed)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from sqlmodel import Session
 
 from handlers import ids, texts
+from handlers.blocks import build_edit_contact_modal
 from handlers.deps import HandlerDeps
 from models.access import can_use_line
-from models.conversations import close_conversation, reopen_conversation
+from models.conversations import (
+    assign_conversation,
+    close_conversation,
+    reopen_conversation,
+)
 from models.deliveries import retry_failed_deliveries
-from models.tables import Broadcast, Conversation, Line
+from models.tables import Broadcast, Contact, Conversation, Line
+
+# What a button does to its conversation, given the session and the clicking user.
+Change = Callable[[Session, Conversation, str], object]
+
+_CHANGES: dict[str, Change] = {
+    ids.CLOSE_CONVERSATION_ACTION: lambda s, c, u: close_conversation(
+        session=s, conversation=c, user_id=u
+    ),
+    ids.REOPEN_CONVERSATION_ACTION: lambda s, c, u: reopen_conversation(session=s, conversation=c),
+    ids.CLAIM_CONVERSATION_ACTION: lambda s, c, u: assign_conversation(
+        session=s, conversation=c, user_id=u
+    ),
+    ids.UNASSIGN_CONVERSATION_ACTION: lambda s, c, u: assign_conversation(
+        session=s, conversation=c, user_id=None
+    ),
+}
+
+
+def _usable_conversation(
+    session: Session, body: dict[str, Any]
+) -> tuple[Conversation | None, str | None]:
+    """The conversation a button names, if the clicking user may use its line; else the
+    refusal in words."""
+    value = body["actions"][0].get("value", "")
+    conversation = session.get(Conversation, int(value)) if value.isdigit() else None
+    if conversation is None or conversation.team_id != body["team"]["id"]:
+        return None, texts.CONVERSATION_GONE
+    line = session.get_one(Line, conversation.line_id)
+    if not can_use_line(session=session, line=line, user_id=body["user"]["id"]):
+        return None, texts.NOT_ALLOWED_ON_CONVERSATION.format(line=line.name)
+    return conversation, None
 
 
 def register(app: App, deps: HandlerDeps) -> None:
-    def change_status(body: dict[str, Any], *, close: bool) -> str | None:
-        """Close or reopen the conversation the button belongs to; a refusal in words."""
-        user_id = body["user"]["id"]
-        value = body["actions"][0].get("value", "")
+    def ack_conversation_button(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+        """A parent-message button: change the conversation; the mirror redraws the parent."""
+        action_id = body["actions"][0]["action_id"]
         with deps.session() as session:
-            conversation = session.get(Conversation, int(value)) if value.isdigit() else None
-            if conversation is None or conversation.team_id != body["team"]["id"]:
-                return texts.CONVERSATION_GONE
-            line = session.get(Line, conversation.line_id)
-            assert line is not None
-            if not can_use_line(session=session, line=line, user_id=user_id):
-                return texts.NOT_ALLOWED_ON_CONVERSATION.format(line=line.name)
-            if close:
-                close_conversation(session=session, conversation=conversation, user_id=user_id)
-            else:
-                reopen_conversation(session=session, conversation=conversation)
-        deps.work_queued()
-        return None
-
-    def ack_close(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
-        """Close clicked: the parent message is updated by the mirror."""
-        context["refusal"] = change_status(body, close=True)
-        ack()
-
-    def ack_reopen(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
-        """Reopen clicked: same thread, status open again."""
-        context["refusal"] = change_status(body, close=False)
+            conversation, refusal = _usable_conversation(session, body)
+            if conversation is not None:
+                _CHANGES[action_id](session, conversation, body["user"]["id"])
+        context["refusal"] = refusal
+        if refusal is None:
+            deps.work_queued()
         ack()
 
     def explain_refusal(context: dict[str, Any], respond: Respond) -> None:
         if context.get("refusal"):
             respond(text=context["refusal"], response_type="ephemeral", replace_original=False)
+
+    for action_id in _CHANGES:
+        app.action(action_id)(ack=ack_conversation_button, lazy=[explain_refusal])
+
+    def ack_edit_contact(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+        with deps.read_session() as session:
+            conversation, refusal = _usable_conversation(session, body)
+            contact = (
+                session.get(Contact, conversation.contact_id)
+                if conversation and conversation.contact_id
+                else None
+            )
+        context["refusal"] = refusal
+        context["contact"] = contact.model_dump() if contact else None
+        ack()
+
+    def open_edit_contact(
+        context: dict[str, Any], body: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
+        """Edit contact clicked: a small form for the contact's name."""
+        if context.get("refusal") or not context.get("contact"):
+            explain_refusal(context, respond)
+            return
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=build_edit_contact_modal(
+                contact=Contact(**context["contact"]),
+                conversation_id=int(body["actions"][0]["value"]),
+            ),
+        )
+
+    app.action(ids.EDIT_CONTACT_ACTION)(ack=ack_edit_contact, lazy=[open_edit_contact])
 
     def ack_retry(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         """Retry clicked on a multi-recipient summary: failed texts go back to the outbox."""
@@ -65,5 +120,3 @@ def register(app: App, deps: HandlerDeps) -> None:
         ack()
 
     app.action(ids.RETRY_FAILED_ACTION)(ack=ack_retry, lazy=[explain_refusal])
-    app.action(ids.CLOSE_CONVERSATION_ACTION)(ack=ack_close, lazy=[explain_refusal])
-    app.action(ids.REOPEN_CONVERSATION_ACTION)(ack=ack_reopen, lazy=[explain_refusal])

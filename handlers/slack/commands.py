@@ -13,6 +13,7 @@ from handlers import ids, texts
 from handlers.blocks import build_new_conversation_modal, line_label
 from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups
+from handlers.slack.quick_send import list_contacts, quick_send
 from models.access import find_usable_lines
 
 logger = logging.getLogger(__name__)
@@ -28,12 +29,33 @@ def _subcommand(command: dict[str, Any]) -> str:
 
 def register(app: App, deps: HandlerDeps) -> None:
     def ack_text_command(ack: Ack, command: dict[str, Any]) -> None:
-        """/text [multi|group|lines|help]: answer help at once; the form opens after the ack."""
-        sub = _subcommand(command)
+        """/text in all its forms. Help, contact lists and quick sends are answered in the
+        acknowledgement (database work only); the form and `lines` open after it."""
+        text = (command.get("text") or "").strip()
+        sub = text.lower()
+        first = sub.split(" ", 1)[0]
+        team_id, user_id = command["team_id"], command["user_id"]
         if sub in _FORM_KINDS or sub == "lines":
             ack()
-        else:
+        elif sub == "help":
             ack(texts.HELP)
+        elif first == "contacts":
+            with deps.read_session() as session:
+                ack(list_contacts(session, team_id=team_id, query=text[len(first) :].strip()))
+        elif len(text.split()) >= 3:
+            with deps.session() as session:
+                reply = quick_send(
+                    session,
+                    team_id=team_id,
+                    user_id=user_id,
+                    text=text,
+                    region=deps.default_region,
+                    dedupe_key=f"command:{command.get('trigger_id')}",
+                )
+            deps.work_queued()
+            ack(reply)
+        else:
+            ack(texts.UNKNOWN_SUBCOMMAND.format(text=text) + texts.HELP)
 
     def handle_text_command(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """After the ack: refresh group membership if stale, then open the modal or answer."""

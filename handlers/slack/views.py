@@ -14,20 +14,21 @@ from sqlmodel import Session
 from handlers import ids, texts
 from handlers.blocks import build_queued_confirmation, build_sent_confirmation, contact_label
 from handlers.deps import HandlerDeps
-from models.access import find_usable_line
+from models.access import can_use_line, find_usable_line
 from models.broadcasts import create_broadcast
-from models.contacts import find_contact_by_phone, get_or_create_contact
+from models.contacts import find_contact_by_phone, get_or_create_contact, rename_contact
 from models.conversations import (
     InvalidMessageBody,
     check_message_body,
+    mark_for_mirror,
     open_or_reopen_conversation,
     send_text,
 )
-from models.groups import create_group_conversation
+from models.groups import conversations_showing, create_group_conversation
 from models.inbound import take_idempotency_key
 from models.optouts import find_opted_out
 from models.phone import InvalidPhoneNumber, format_phone, parse_phone
-from models.tables import Contact, Line
+from models.tables import Contact, Conversation, Line
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,42 @@ def register(app: App, deps: HandlerDeps) -> None:
             )
         deps.work_queued()
         ack(response_action="update", view=confirmation)
+
+    register_contact_edit(app, deps)
+
+
+def register_contact_edit(app: App, deps: HandlerDeps) -> None:
+    @app.view(ids.EDIT_CONTACT_VIEW)
+    def handle_contact_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Rename the contact of the conversation the form was opened from; every parent
+        message showing them is redrawn."""
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        values = view.get("state", {}).get("values", {})
+        name = (values.get(ids.CONTACT_NAME_BLOCK, {}).get(ids.CONTACT_NAME_ACTION) or {}).get(
+            "value"
+        )
+        with deps.session() as session:
+            conversation = session.get(Conversation, int(metadata.get("conversation_id") or 0))
+            line = session.get(Line, conversation.line_id) if conversation else None
+            if (
+                conversation is None
+                or line is None
+                or conversation.team_id != body["team"]["id"]
+                or conversation.contact_id is None
+                or not can_use_line(session=session, line=line, user_id=body["user"]["id"])
+            ):
+                ack(
+                    response_action="errors",
+                    errors={ids.CONTACT_NAME_BLOCK: texts.NO_ACCESS_TO_CONTACT},
+                )
+                return
+            contact = session.get_one(Contact, conversation.contact_id)
+            rename_contact(session=session, contact=contact, name=name)
+            for shown in conversations_showing(session=session, contact=contact):
+                mark_for_mirror(shown, parent=True)
+                session.add(shown)
+        deps.work_queued()
+        ack()
 
 
 def _start_conversation(
