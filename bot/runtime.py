@@ -63,6 +63,7 @@ class Runtime:
             note_markers=settings.note_markers,
             max_multi_recipients=settings.max_multi_recipients,
             group_size=(settings.min_group_participants, settings.max_group_participants),
+            team_url=lambda: self.mirror.team_url,
         )
         self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
 

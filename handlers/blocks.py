@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from handlers import ids
@@ -106,8 +107,10 @@ def build_new_conversation_modal(
     private_metadata: dict[str, Any] | None = None,
     max_multi: int = 20,
     group_size: tuple[int, int] = (2, 9),
+    message: str | None = None,
 ) -> dict[str, Any]:
-    """The /text modal: the kind switch, the line, the recipient(s) and the message."""
+    """The /text modal: the kind switch, the line, the recipient(s) and the message
+    (prefilled when given, e.g. from a message shortcut)."""
     line_select: dict[str, Any] = {
         "type": "static_select",
         "action_id": ids.LINE_ACTION,
@@ -190,10 +193,82 @@ def build_new_conversation_modal(
                     "multiline": True,
                     "max_length": 1600,
                     "placeholder": _plain("Your text message"),
+                    **({"initial_value": message[:1600]} if message else {}),
                 },
             },
         ],
     }
+
+
+def build_no_lines_modal(text: str) -> dict[str, Any]:
+    """Instead of an empty form, for someone with no line (from a shortcut or App Home)."""
+    return {
+        "type": "modal",
+        "title": _plain("No line to text from"),
+        "close": _plain("OK"),
+        "blocks": [{"type": "section", "text": _mrkdwn(text)}],
+    }
+
+
+def _slack_date(moment: datetime) -> str:
+    """A time each reader sees in their own time zone."""
+    fallback = f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def build_app_home(
+    *,
+    user_id: str,
+    lines: Sequence[Line],
+    conversations: Sequence[tuple[Conversation, Line, str]],
+    team_url: str,
+    no_lines_text: str,
+) -> dict[str, Any]:
+    """App Home: my lines, my open conversations (assigned to me first), a New button."""
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain("textbot")},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ids.NEW_CONVERSATION_BUTTON,
+                    "text": _plain("New conversation"),
+                    "style": "primary",
+                    "value": "new",
+                }
+            ],
+        },
+        {"type": "section", "text": _mrkdwn("*Your lines*")},
+    ]
+    if lines:
+        listing = "\n".join(
+            f"• {escape(line_label(line))} in <#{line.channel_id}>" for line in lines
+        )
+        blocks.append({"type": "section", "text": _mrkdwn(listing)})
+    else:
+        blocks.append({"type": "section", "text": _mrkdwn(no_lines_text)})
+    blocks.append({"type": "section", "text": _mrkdwn("*Open conversations*")})
+    if not conversations:
+        blocks.append({"type": "context", "elements": [_mrkdwn("No open conversations.")]})
+    for conversation, line, who in conversations[:40]:
+        mine = (
+            " · :bust_in_silhouette: assigned to you" if conversation.assigned_to == user_id else ""
+        )
+        when = (
+            _slack_date(conversation.last_message_at)
+            if conversation.last_message_at
+            else "no texts yet"
+        )
+        link = thread_link(team_url, conversation.slack_channel_id, conversation.slack_thread_ts)
+        title = f"<{link}|{escape(who)}>" if link else escape(who)
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(f"*{title}*\n{escape(line.name)} · last text {when}{mine}"),
+            }
+        )
+    return {"type": "home", "blocks": blocks}
 
 
 def build_queued_confirmation(*, line: Line, text: str) -> dict[str, Any]:

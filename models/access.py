@@ -11,10 +11,17 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_
+from sqlalchemy import case, delete, or_
 from sqlmodel import Session, col, select
 
-from models.tables import Line, LineAccess, UsergroupMember, UsergroupSync
+from models.tables import (
+    Conversation,
+    ConversationStatus,
+    Line,
+    LineAccess,
+    UsergroupMember,
+    UsergroupSync,
+)
 from models.types import insert_ignoring_conflicts, utcnow
 
 _USER = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -163,3 +170,28 @@ def replace_usergroup_members(
     sync.synced_at = utcnow()
     session.add(sync)
     session.flush()
+
+
+def find_open_conversations_for_user(
+    *, session: Session, team_id: str, user_id: str, limit: int = 40
+) -> list[tuple[Conversation, Line]]:
+    """Open conversations on the lines the user may use: assigned to them first, then the
+    most recently active."""
+    assigned_first = case((col(Conversation.assigned_to) == user_id, 0), else_=1)
+    rows = session.exec(
+        select(Conversation, Line)
+        .join(Line, col(Line.id) == Conversation.line_id)
+        .where(
+            Conversation.team_id == team_id,
+            Conversation.status == ConversationStatus.OPEN,
+            col(Line.active).is_(True),
+            col(Line.id).in_(_usable_line_ids(team_id, user_id)),
+        )
+        .order_by(
+            assigned_first,
+            col(Conversation.last_message_at).desc().nulls_last(),
+            col(Conversation.id).desc(),
+        )
+        .limit(limit)
+    ).all()
+    return [(conversation, line) for conversation, line in rows]

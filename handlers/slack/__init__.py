@@ -3,9 +3,9 @@
 from slack_bolt import App
 
 from handlers.deps import HandlerDeps
-from handlers.slack import actions, commands, events, options, views
+from handlers.slack import actions, commands, events, home, options, views
 
 
 def register(app: App, deps: HandlerDeps) -> None:
-    for module in (commands, options, views, actions, events):
+    for module in (commands, options, views, actions, events, home):
         module.register(app, deps)

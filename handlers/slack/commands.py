@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from handlers import ids, texts
 from handlers.blocks import build_new_conversation_modal, line_label
 from handlers.deps import HandlerDeps
-from handlers.slack.access import refresh_stale_usergroups
+from handlers.slack.compose import open_compose_modal, usable_lines
 from handlers.slack.quick_send import list_contacts, quick_send
 from models.access import find_usable_lines
 
@@ -63,23 +63,21 @@ def register(app: App, deps: HandlerDeps) -> None:
         if sub not in _FORM_KINDS and sub != "lines":
             return
         team_id, user_id = command["team_id"], command["user_id"]
-        refresh_stale_usergroups(deps=deps, client=client, team_id=team_id)
-        with deps.read_session() as session:
-            lines = find_usable_lines(session=session, team_id=team_id, user_id=user_id)
+        lines = usable_lines(deps, client, team_id=team_id, user_id=user_id)
         if not lines:
             respond(text=texts.NO_LINES.format(user_id=user_id), response_type="ephemeral")
         elif sub == "lines":
             listing = "\n".join(f"• {line_label(line)} in <#{line.channel_id}>" for line in lines)
             respond(text=f"*Lines you may text from*\n{listing}", response_type="ephemeral")
         else:
-            client.views_open(
+            open_compose_modal(
+                deps,
+                client,
+                team_id=team_id,
+                user_id=user_id,
                 trigger_id=command["trigger_id"],
-                view=build_new_conversation_modal(
-                    lines=lines,
-                    kind=_FORM_KINDS[sub],
-                    private_metadata={"channel_id": command.get("channel_id")},
-                    **deps.modal_limits(),  # type: ignore[arg-type]
-                ),
+                kind=_FORM_KINDS[sub],
+                channel_id=command.get("channel_id"),
             )
 
     app.command(ids.TEXT_COMMAND)(ack=ack_text_command, lazy=[handle_text_command])
