@@ -89,6 +89,8 @@ class LineAccess(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     line_id: int = _foreign_key("line.id")
     principal: str = Field(index=True)
+    # Managers (users only) may change the line: rename, move, turn off, grant and revoke.
+    manager: bool = False
     granted_by: str | None = None
     created_at: datetime = _timestamp()
 
@@ -290,3 +292,44 @@ class Broadcast(SQLModel, table=True):
     summary_rev: int = 1
     summary_synced_rev: int = 0
     summary_not_before: datetime | None = _timestamp(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what about lines and access, and when."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    actor: str  # a Slack user id, or "cli"
+    action: str  # e.g. "line.add", "line.rename", "access.grant"
+    line_id: int | None = Field(default=None, index=True)
+    detail: str
+    created_at: datetime = _timestamp()
+
+
+class SlackUser(SQLModel, table=True):
+    """What Slack last said about a user's role, so permission checks need no API call."""
+
+    __tablename__ = "slack_user"
+
+    team_id: str = Field(primary_key=True)
+    user_id: str = Field(primary_key=True)
+    is_admin: bool = False
+    checked_at: datetime = _timestamp()
+
+
+class SavedReply(SQLModel, table=True):
+    """A line's canned text; {first_name} and {name} are filled per recipient."""
+
+    __tablename__ = "saved_reply"
+    __table_args__ = (UniqueConstraint("line_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    line_id: int = _foreign_key("line.id")
+    name: str
+    body: str
+    # What {first_name} and {name} become for a contact with no name.
+    fallback_name: str = "there"
+    created_by: str | None = None
+    created_at: datetime = _timestamp()
