@@ -20,10 +20,10 @@ from models.contacts import find_contact_by_phone, get_or_create_contact, rename
 from models.lines import (
     LineError,
     configure_line,
-    create_line,
     find_line_by_number,
     list_lines,
 )
+from models.management import add_line, audit_grants, list_audit
 from models.phone import InvalidPhoneNumber, format_phone, parse_phone
 
 app = typer.Typer(help="Business texting from Slack.", no_args_is_help=True, add_completion=False)
@@ -147,8 +147,13 @@ def lines_add(
     team_id = resolve_team(config, team)
     with session(config) as db, db.begin():
         try:
-            line = create_line(
-                session=db, team_id=team_id, number=phone, name=name, channel_id=channel
+            line = add_line(
+                session=db,
+                team_id=team_id,
+                number=phone,
+                name=name,
+                channel_id=channel,
+                actor="cli",
             )
         except LineError as exc:
             fail(str(exc))
@@ -168,15 +173,21 @@ def lines_grant(
     principals: Annotated[
         list[str], typer.Argument(help="Slack user ids (U...) or groups (S...).")
     ],
+    manager: Annotated[
+        bool, typer.Option("--manager", help="Users may also manage the line in Slack.")
+    ] = False,
 ) -> None:
-    """Let users or user groups use a line."""
+    """Let users or user groups use a line (and, with --manager, manage it)."""
     config = settings()
     with session(config) as db, db.begin():
         line = _line_or_fail(db, number, config)
         try:
-            added = grant_line(session=db, line=line, principals=principals, granted_by="cli")
+            added = grant_line(
+                session=db, line=line, principals=principals, granted_by="cli", manager=manager
+            )
         except InvalidPrincipal as exc:
             fail(str(exc))
+        audit_grants(session=db, line=line, principals=added, actor="cli", granted=True)
     already = [p for p in principals if p not in added]
     typer.echo(f"Granted {line.name} to {', '.join(added) or 'nobody new'}.")
     if already:
@@ -198,6 +209,7 @@ def lines_revoke(
             removed = revoke_line(session=db, line=line, principals=principals)
         except InvalidPrincipal as exc:
             fail(str(exc))
+        audit_grants(session=db, line=line, principals=removed, actor="cli", granted=False)
     missing = [p for p in principals if p not in removed]
     typer.echo(f"Revoked {line.name} from {', '.join(removed) or 'nobody'}.")
     if missing:
@@ -251,6 +263,22 @@ def lines_list() -> None:
             f"{format_phone(line.number)}  {line.name}{state}  team {line.team_id}  "
             f"channel {line.channel_id}  access: {', '.join(grants) or 'nobody'}"
         )
+
+
+@app.command()
+def audit(
+    team: Annotated[str | None, typer.Option("--team", help="Only this Slack team (T...).")] = None,
+    limit: Annotated[int, typer.Option(help="How many of the latest entries.")] = 200,
+) -> None:
+    """Print the audit log of line and access changes: when, who, what."""
+    config = settings()
+    with session(config) as db:
+        entries = list_audit(session=db, team_id=team, limit=limit)
+    if not entries:
+        typer.echo("No changes recorded yet.")
+    for entry in entries:
+        when = f"{entry.created_at:%Y-%m-%d %H:%M:%S}Z"
+        typer.echo(f"{when}  {entry.actor}  {entry.action}  {entry.detail}")
 
 
 @contacts_app.command("add")

@@ -96,13 +96,25 @@ def find_usable_line(
 
 
 def grant_line(
-    *, session: Session, line: Line, principals: Iterable[str], granted_by: str | None = None
+    *,
+    session: Session,
+    line: Line,
+    principals: Iterable[str],
+    granted_by: str | None = None,
+    manager: bool = False,
 ) -> list[str]:
     """Grant the line; returns the principals that did not have it already."""
     added = []
     for principal in principals:
         checked = check_principal(principal)
-        row = {"line_id": line.id, "principal": checked, "granted_by": granted_by}
+        if manager and is_usergroup(checked):
+            raise InvalidPrincipal(f"{checked} is a user group; only users can manage a line")
+        row = {
+            "line_id": line.id,
+            "principal": checked,
+            "granted_by": granted_by,
+            "manager": manager,
+        }
         if insert_ignoring_conflicts(session, LineAccess, row):
             added.append(checked)
     return added

@@ -7,11 +7,10 @@ Revises: 0004
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401  (autogenerate writes sqlmodel types)
+import sqlmodel
 from alembic import op
 
-import models.types  # noqa: F401
-
+import models.types
 
 revision: str = "0005"
 down_revision: str | None = "0004"
