@@ -557,3 +557,137 @@ def build_edit_contact_modal(*, contact: Contact, conversation_id: int) -> dict[
             },
         ],
     }
+
+
+def build_manage_lines_section(
+    *, lines: Sequence[Line], grants: dict[int, list[tuple[str, bool]]], can_add: bool
+) -> list[Block]:
+    """App Home's part for admins and line managers."""
+    blocks: list[Block] = [
+        {"type": "divider"},
+        {"type": "section", "text": _mrkdwn("*Manage lines*")},
+    ]
+    for line in lines:
+        access = ", ".join(
+            (f"<!subteam^{p}>" if p.startswith("S") else f"<@{p}>") + (" (manager)" if m else "")
+            for p, m in grants.get(line.id or 0, [])
+        )
+        state = "" if line.active else " · :no_entry_sign: turned off"
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    f"*{escape(line_label(line))}* in <#{line.channel_id}>{state}\n"
+                    f"Access: {access or 'nobody yet'}"
+                ),
+                "accessory": _button(ids.LINE_SETTINGS_ACTION, "Settings", line.id),
+            }
+        )
+    if can_add:
+        blocks.append(
+            {"type": "actions", "elements": [_button(ids.ADD_LINE_ACTION, "Add a line", "add")]}
+        )
+    return blocks
+
+
+def _field(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False) -> Block:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": _plain(label),
+        "optional": optional,
+        "element": {**element, "action_id": ids.FIELD_ACTION},
+    }
+
+
+def build_add_line_modal() -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.ADD_LINE_VIEW,
+        "title": _plain("Add a line"),
+        "submit": _plain("Add"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _field(
+                ids.LINE_NUMBER_BLOCK,
+                "Number",
+                {"type": "plain_text_input", "placeholder": _plain("+1 202 555 0100")},
+            ),
+            _field(
+                ids.LINE_NAME_BLOCK,
+                "Name",
+                {"type": "plain_text_input", "placeholder": _plain("Sales")},
+            ),
+            _field(
+                ids.LINE_CHANNEL_BLOCK,
+                "Channel",
+                {
+                    "type": "conversations_select",
+                    "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+                },
+            ),
+        ],
+    }
+
+
+def _group_option(group_id: str, names: dict[str, str]) -> dict[str, Any]:
+    return {"text": _plain(names.get(group_id, group_id)[:75]), "value": group_id}
+
+
+def build_line_settings_modal(
+    *, line: Line, grants: Sequence[tuple[str, bool]], usergroup_names: dict[str, str]
+) -> dict[str, Any]:
+    """Rename, move, turn off, and who may use or manage the line, in one form."""
+    users = [p for p, m in grants if not p.startswith("S") and not m]
+    managers = [p for p, m in grants if m]
+    groups = [p for p, _ in grants if p.startswith("S")]
+    active: dict[str, Any] = {"text": _plain("On: the line can send texts"), "value": "on"}
+    group_select: dict[str, Any] = {
+        "type": "multi_static_select",
+        "options": [
+            _group_option(g, usergroup_names) for g in sorted(set(usergroup_names) | set(groups))
+        ][:100]
+        or [_group_option("none", {"none": "(no user groups)"})],
+    }
+    if groups:
+        group_select["initial_options"] = [_group_option(g, usergroup_names) for g in groups]
+    checkbox: dict[str, Any] = {"type": "checkboxes", "options": [active]}
+    if line.active:
+        checkbox["initial_options"] = [active]
+    return {
+        "type": "modal",
+        "callback_id": ids.LINE_SETTINGS_VIEW,
+        "title": _plain("Line settings"),
+        "submit": _plain("Save"),
+        "close": _plain("Cancel"),
+        "private_metadata": json.dumps({"line_id": line.id}),
+        "blocks": [
+            {"type": "context", "elements": [_mrkdwn(f":iphone: {format_phone(line.number)}")]},
+            _field(
+                ids.LINE_NAME_BLOCK,
+                "Name",
+                {"type": "plain_text_input", "initial_value": line.name},
+            ),
+            _field(
+                ids.LINE_CHANNEL_BLOCK,
+                "Channel",
+                {"type": "conversations_select", "initial_conversation": line.channel_id},
+            ),
+            _field(ids.LINE_ACTIVE_BLOCK, "Status", checkbox, optional=True),
+            _field(
+                ids.LINE_USERS_BLOCK,
+                "People who may use it",
+                {"type": "multi_users_select", **({"initial_users": users} if users else {})},
+                optional=True,
+            ),
+            _field(
+                ids.LINE_GROUPS_BLOCK, "User groups who may use it", group_select, optional=True
+            ),
+            _field(
+                ids.LINE_MANAGERS_BLOCK,
+                "Managers (may change these settings)",
+                {"type": "multi_users_select", **({"initial_users": managers} if managers else {})},
+                optional=True,
+            ),
+        ],
+    }

@@ -31,6 +31,19 @@ CONTACT_NAME_BLOCK = "contact_name"
 CONTACT_NAME_ACTION = "contact_name_input"
 NEW_CONVERSATION_BUTTON = "open_new_conversation"
 
+ADD_LINE_ACTION = "add_line"
+LINE_SETTINGS_ACTION = "line_settings"
+ADD_LINE_VIEW = "add_line"
+LINE_SETTINGS_VIEW = "line_settings"
+LINE_NAME_BLOCK = "line_name"
+LINE_NUMBER_BLOCK = "line_number"
+LINE_CHANNEL_BLOCK = "line_channel"
+LINE_ACTIVE_BLOCK = "line_active"
+LINE_USERS_BLOCK = "line_users"
+LINE_GROUPS_BLOCK = "line_groups"
+LINE_MANAGERS_BLOCK = "line_managers"
+FIELD_ACTION = "value"  # the one element of each line-management input block
+
 # Shortcuts (callback ids, as in manifest.yml)
 NEW_TEXT_SHORTCUT = "new_text_conversation"
 TEXT_THIS_SHORTCUT = "text_this_message"

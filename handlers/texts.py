@@ -41,6 +41,7 @@ REPLY_NOT_ALLOWED = (
     "Ask a workspace admin for access."
 )
 REPLY_INVALID = "Not sent: {reason}"
+REPLY_LINE_OFF = "Not sent: the line {line} is turned off. An admin can turn it back on."
 EDIT_TOO_LATE = (
     "Your reply had already been texted when you edited it, so the customer got the "
     "original text. Send a new reply to correct it."
@@ -82,3 +83,9 @@ QUICK_SENT = (
 )
 CONTACTS_USAGE = "Usage: `/text contacts QUERY`, with part of a name or a number."
 NO_CONTACTS_FOUND = "No contact matches “{query}”."
+NOT_A_MANAGER = "Only workspace admins and this line's managers can change it. Nothing was changed."
+NOT_AN_ADMIN = "Only workspace admins can add lines. Nothing was added."
+INVITE_BOT = (
+    "Your new line mirrors into <#{channel}>, but I could not join it (it is private). "
+    "Invite me there with `/invite @textbot` so conversations can appear."
+)

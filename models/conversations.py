@@ -26,6 +26,10 @@ from models.types import insert_ignoring_conflicts, utcnow
 MAX_MESSAGE_LENGTH = 1600  # Twilio's limit for one message body
 
 
+class LineInactive(ValueError):
+    """The line is turned off: it keeps its history but sends nothing new."""
+
+
 class InvalidMessageBody(ValueError):
     """The text cannot be sent as is; str() says why."""
 
@@ -196,6 +200,8 @@ def send_text(
     message with created=False.
     """
     text = check_message_body(body)
+    if not line.active:
+        raise LineInactive(f"The line {line.name} is turned off.")
     opted_out = find_opted_out(session=session, line_id=line.id or 0, contacts=recipients)
     if opted_out and not skip_opted_out:
         raise RecipientOptedOut(opted_out)

@@ -3,9 +3,9 @@
 from slack_bolt import App
 
 from handlers.deps import HandlerDeps
-from handlers.slack import actions, commands, events, home, options, views
+from handlers.slack import actions, commands, events, home, manage, options, views
 
 
 def register(app: App, deps: HandlerDeps) -> None:
-    for module in (commands, options, views, actions, events, home):
+    for module in (commands, options, views, actions, events, home, manage):
         module.register(app, deps)

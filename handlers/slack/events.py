@@ -109,6 +109,8 @@ def _handle_reply(
         line = session.get_one(Line, conversation.line_id)
         if not can_use_line(session=session, line=line, user_id=user):
             return texts.REPLY_NOT_ALLOWED.format(line=line.name)
+        if not line.active and not is_note(text, deps.note_markers):
+            return texts.REPLY_LINE_OFF.format(line=line.name)
         if is_note(text, deps.note_markers):
             record_note(
                 session=session,

@@ -11,6 +11,7 @@ from handlers import ids, texts
 from handlers.blocks import build_app_home, contact_label
 from handlers.deps import HandlerDeps
 from handlers.slack.compose import open_compose_modal, usable_lines
+from handlers.slack.manage import manage_section
 from models.access import find_open_conversations_for_user
 from models.groups import conversation_contacts
 
@@ -34,16 +35,15 @@ def register(app: App, deps: HandlerDeps) -> None:
                 people = conversation_contacts(session=session, conversation=conversation)
                 who = ", ".join(contact_label(c) for c in people) or "(nobody)"
                 rows.append((conversation, line, who))
-        client.views_publish(
+        home = build_app_home(
             user_id=user_id,
-            view=build_app_home(
-                user_id=user_id,
-                lines=lines,
-                conversations=rows,
-                team_url=deps.team_url(),
-                no_lines_text=texts.NO_LINES.format(user_id=user_id),
-            ),
+            lines=lines,
+            conversations=rows,
+            team_url=deps.team_url(),
+            no_lines_text=texts.NO_LINES.format(user_id=user_id),
         )
+        home["blocks"] += manage_section(deps, client, team_id=team_id, user_id=user_id)
+        client.views_publish(user_id=user_id, view=home)
 
     app.event("app_home_opened")(ack=_acknowledge, lazy=[publish_home])
 

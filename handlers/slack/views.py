@@ -133,7 +133,9 @@ def _check_form(
     errors: dict[str, str] = {}
     line = find_usable_line(session=session, team_id=team_id, user_id=user_id, line_id=form.line_id)
     if line is None:
-        errors[ids.LINE_BLOCK] = texts.NO_ACCESS_TO_LINE
+        chosen = session.get(Line, int(form.line_id)) if (form.line_id or "").isdigit() else None
+        turned_off = chosen is not None and chosen.team_id == team_id and not chosen.active
+        errors[ids.LINE_BLOCK] = texts.LINE_GONE if turned_off else texts.NO_ACCESS_TO_LINE
     text = ""
     try:
         text = check_message_body(form.message)

@@ -61,6 +61,7 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], ChannelMessage] = {}
         self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
         self.usergroups: dict[str, list[str]] = {}
+        self.admins: set[str] = set()
         self._failures: dict[str, list[_Failure]] = {}
         self.socket_acks: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
@@ -254,7 +255,23 @@ class FakeSlack:
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = params.get("user", "")
-        return {"ok": True, "user": {"id": user, "name": user.lower(), "is_admin": False}}
+        admin = user in self.admins
+        return {
+            "ok": True,
+            "user": {"id": user, "name": user.lower(), "is_admin": admin, "is_owner": False},
+        }
+
+    def _usergroups_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        groups = [{"id": g, "handle": g.lower(), "name": f"Group {g}"} for g in self.usergroups]
+        return {"ok": True, "usergroups": groups}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "view": params.get("view")}
+
+    def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("channel", "").startswith("G"):
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        return {"ok": True, "channel": {"id": params.get("channel")}}
 
     async def _upload(self, request: Request) -> Response:
         content = await request.body()

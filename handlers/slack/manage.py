@@ -1,0 +1,214 @@
+"""Line management in Slack, for workspace admins and line managers: add a line, and change
+a line's name, channel, status and access. Every change is audited; a request from anyone
+else is refused and changes (and records) nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlmodel import select
+
+from handlers import ids, texts
+from handlers.blocks import (
+    Block,
+    build_add_line_modal,
+    build_line_settings_modal,
+    build_manage_lines_section,
+    build_no_lines_modal,
+)
+from handlers.deps import HandlerDeps
+from models.access import InvalidPrincipal
+from models.lines import LineError
+from models.management import (
+    LineChanges,
+    add_line,
+    can_manage_line,
+    change_line,
+    find_manageable_lines,
+    is_workspace_admin,
+    remember_role,
+)
+from models.phone import InvalidPhoneNumber, parse_phone
+from models.tables import Line, LineAccess
+
+logger = logging.getLogger(__name__)
+
+
+def refresh_role(deps: HandlerDeps, client: WebClient, *, team_id: str, user_id: str) -> None:
+    """Ask Slack whether the user is an admin or owner (after an ack, never before one)."""
+    try:
+        user = client.users_info(user=user_id)["user"]
+    except SlackApiError as exc:
+        logger.warning("could not read the role of %s: %s", user_id, exc.response.get("error"))
+        return
+    admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+    with deps.session() as session:
+        remember_role(session=session, team_id=team_id, user_id=user_id, is_admin=admin)
+
+
+def _grants_by_line(session: Any, lines: list[Line]) -> dict[int, list[tuple[str, bool]]]:
+    grants: dict[int, list[tuple[str, bool]]] = {}
+    rows = session.exec(
+        select(LineAccess).where(LineAccess.line_id.in_([line.id for line in lines]))  # type: ignore[union-attr]
+    ).all()
+    for access in sorted(rows, key=lambda a: a.principal):
+        grants.setdefault(access.line_id, []).append((access.principal, access.manager))
+    return grants
+
+
+def manage_section(
+    deps: HandlerDeps, client: WebClient, *, team_id: str, user_id: str
+) -> list[Block]:
+    """The App Home blocks for managing lines; none for people who manage nothing."""
+    refresh_role(deps, client, team_id=team_id, user_id=user_id)
+    with deps.read_session() as session:
+        admin = is_workspace_admin(session=session, team_id=team_id, user_id=user_id)
+        lines = find_manageable_lines(session=session, team_id=team_id, user_id=user_id)
+        grants = _grants_by_line(session, lines)
+    if not admin and not lines:
+        return []
+    return build_manage_lines_section(lines=lines, grants=grants, can_add=admin)
+
+
+def _value(view: dict[str, Any], block_id: str) -> dict[str, Any]:
+    return view.get("state", {}).get("values", {}).get(block_id, {}).get(ids.FIELD_ACTION) or {}
+
+
+def register(app: App, deps: HandlerDeps) -> None:
+    def acknowledge(ack: Ack) -> None:
+        ack()
+
+    def refuse(client: WebClient, trigger_id: str, user_id: str, what: str) -> None:
+        logger.warning("refused %s to %s: not an admin or manager of that line", what, user_id)
+        client.views_open(trigger_id=trigger_id, view=build_no_lines_modal(texts.NOT_A_MANAGER))
+
+    def open_line_settings(body: dict[str, Any], client: WebClient) -> None:
+        """Settings clicked on App Home: the line's settings form, for those who may."""
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        refresh_role(deps, client, team_id=team_id, user_id=user_id)
+        value = body["actions"][0].get("value", "")
+        with deps.read_session() as session:
+            line = session.get(Line, int(value)) if value.isdigit() else None
+            allowed = (
+                line is not None
+                and line.team_id == team_id
+                and can_manage_line(session=session, line=line, user_id=user_id)
+            )
+            grants = _grants_by_line(session, [line]).get(line.id or 0, []) if line else []
+        if not allowed or line is None:
+            refuse(client, body["trigger_id"], user_id, f"line settings {value}")
+            return
+        try:
+            groups = client.usergroups_list()["usergroups"]
+            names = {g["id"]: f"@{g.get('handle') or g.get('name')}" for g in groups}
+        except SlackApiError:
+            names = {}
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=build_line_settings_modal(line=line, grants=grants, usergroup_names=names),
+        )
+
+    app.action(ids.LINE_SETTINGS_ACTION)(ack=acknowledge, lazy=[open_line_settings])
+
+    def open_add_line(body: dict[str, Any], client: WebClient) -> None:
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        refresh_role(deps, client, team_id=team_id, user_id=user_id)
+        with deps.read_session() as session:
+            admin = is_workspace_admin(session=session, team_id=team_id, user_id=user_id)
+        if not admin:
+            refuse(client, body["trigger_id"], user_id, "adding a line")
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=build_add_line_modal())
+
+    app.action(ids.ADD_LINE_ACTION)(ack=acknowledge, lazy=[open_add_line])
+
+    def handle_line_settings(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Save the line's settings; the permission is checked again, from the database."""
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        line_id = json.loads(view.get("private_metadata") or "{}").get("line_id")
+        changes = LineChanges(
+            name=_value(view, ids.LINE_NAME_BLOCK).get("value"),
+            channel_id=_value(view, ids.LINE_CHANNEL_BLOCK).get("selected_conversation"),
+            active=bool(_value(view, ids.LINE_ACTIVE_BLOCK).get("selected_options")),
+            users=set(_value(view, ids.LINE_USERS_BLOCK).get("selected_users") or []),
+            usergroups={
+                o["value"]
+                for o in _value(view, ids.LINE_GROUPS_BLOCK).get("selected_options") or []
+                if o["value"] != "none"
+            },
+            managers=set(_value(view, ids.LINE_MANAGERS_BLOCK).get("selected_users") or []),
+        )
+        with deps.session() as session:
+            line = session.get(Line, int(line_id)) if str(line_id).isdigit() else None
+            if (
+                line is None
+                or line.team_id != team_id
+                or not can_manage_line(session=session, line=line, user_id=user_id)
+            ):
+                logger.warning("refused line settings %s from %s", line_id, user_id)
+                ack(response_action="errors", errors={ids.LINE_NAME_BLOCK: texts.NOT_A_MANAGER})
+                return
+            try:
+                change_line(session=session, line=line, changes=changes, actor=user_id)
+            except (LineError, InvalidPrincipal) as exc:
+                session.rollback()
+                ack(response_action="errors", errors={ids.LINE_NAME_BLOCK: str(exc)})
+                return
+        ack()
+
+    app.view(ids.LINE_SETTINGS_VIEW)(handle_line_settings)
+
+    def handle_add_line(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+    ) -> None:
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        number = _value(view, ids.LINE_NUMBER_BLOCK).get("value") or ""
+        name = _value(view, ids.LINE_NAME_BLOCK).get("value") or ""
+        channel = _value(view, ids.LINE_CHANNEL_BLOCK).get("selected_conversation") or ""
+        with deps.session() as session:
+            if not is_workspace_admin(session=session, team_id=team_id, user_id=user_id):
+                logger.warning("refused adding a line from %s", user_id)
+                ack(response_action="errors", errors={ids.LINE_NUMBER_BLOCK: texts.NOT_AN_ADMIN})
+                return
+            try:
+                phone = parse_phone(number, region=deps.default_region)
+            except InvalidPhoneNumber as exc:
+                ack(
+                    response_action="errors",
+                    errors={ids.LINE_NUMBER_BLOCK: f"{str(exc).capitalize()}."},
+                )
+                return
+            try:
+                add_line(
+                    session=session,
+                    team_id=team_id,
+                    number=phone,
+                    name=name,
+                    channel_id=channel,
+                    actor=user_id,
+                )
+            except LineError as exc:
+                session.rollback()
+                ack(response_action="errors", errors={ids.LINE_NUMBER_BLOCK: str(exc)})
+                return
+        context["added_channel"] = channel
+        ack()
+
+    def join_channel(context: BoltContext, body: dict[str, Any], client: WebClient) -> None:
+        """After adding a line: join its channel, or ask the admin to invite the bot."""
+        channel = context.get("added_channel")
+        if not channel:
+            return
+        try:
+            client.conversations_join(channel=channel)
+        except SlackApiError:
+            client.chat_postMessage(
+                channel=body["user"]["id"], text=texts.INVITE_BOT.format(channel=channel)
+            )
+
+    app.view(ids.ADD_LINE_VIEW)(ack=handle_add_line, lazy=[join_channel])
