@@ -168,3 +168,18 @@ def test_lines_configure(cli, session) -> None:
     assert "footer: none" in cli("lines", "configure", "2025550100", "--no-footer").output
     bad = cli("lines", "configure", "2025550100", "--reply-delay", "-1")
     assert bad.exit_code == 1 and "between 0 and 300 seconds" in bad.output
+
+
+def test_audit_prints_line_and_access_changes(cli) -> None:
+    assert "No changes recorded yet." in cli("audit").output
+    cli("lines", "add", "2025550100", "--name", "Sales", "--channel", "C0SALES")
+    cli("lines", "grant", "2025550100", "U0ALICE", "--manager")
+    cli("lines", "revoke", "2025550100", "U0ALICE", "U0NOBODY")
+    lines = cli("audit").output.strip().splitlines()
+    assert [line.split("  ", 1)[1] for line in lines] == [
+        "cli  line.add  added Sales (+12025550100) in C0SALES",
+        "cli  access.grant  granted Sales to U0ALICE",
+        "cli  access.revoke  revoked Sales from U0ALICE",
+    ]
+    group_manager = cli("lines", "grant", "2025550100", "S0TEAM", "--manager")
+    assert group_manager.exit_code == 1 and "only users can manage a line" in group_manager.output

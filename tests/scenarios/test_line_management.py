@@ -1,0 +1,295 @@
+"""Line management from App Home: admins and line managers only, every change audited."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import select
+
+from handlers import ids
+from models.access import grant_line
+from models.tables import AuditEntry, Conversation, Line, LineAccess
+from tests.conftest import Bot
+from tests.factories import make_contact, make_line
+from tests.slack_driver import APP_ID, button_payload, event_body, message_event, wait_until
+
+ADMIN = "U0ADMIN"
+MANAGER = "U0MANAGER"
+BOB = "U0BOB"
+MALLORY = "U0MALLORY"
+TEAM = "S0TEAM"
+
+
+@pytest.fixture
+def line(bot: Bot) -> Line:
+    bot.fake_slack.admins = {ADMIN}
+    bot.fake_slack.usergroups[TEAM] = [BOB]
+    with bot.session() as session, session.begin():
+        line = make_line(session, number="+12025550100", name="Sales", channel_id="C0SALES")
+        grant_line(session=session, line=line, principals=[MANAGER], manager=True)
+        make_contact(session, phone="+12025550123", name="Jane Doe")
+    return line
+
+
+def _home(bot: Bot, user: str) -> dict:
+    before = len(bot.fake_slack.calls_to("views.publish"))
+    event = {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D0",
+        "tab": "home",
+        "event_ts": "1.1",
+    }
+    bot.slack.post(event_body(event), content_type="application/json")
+    return wait_until(lambda: bot.fake_slack.calls_to("views.publish")[before:], what="home")[
+        0
+    ].params["view"]
+
+
+def _click(bot: Bot, user: str, action_id: str, value: str) -> dict:
+    before = len(bot.fake_slack.calls_to("views.open"))
+    payload = button_payload(
+        action_id, value, user=user, channel="", message_ts="", response_url=""
+    )
+    payload["container"] = {"type": "view", "view_id": "VHOME"}
+    bot.slack.interact(payload)
+    return wait_until(lambda: bot.fake_slack.calls_to("views.open")[before:], what="a modal")[
+        0
+    ].params["view"]
+
+
+def _submit(bot: Bot, user: str, callback_id: str, values: dict, metadata: dict | None = None):
+    state = {block: {ids.FIELD_ACTION: value} for block, value in values.items()}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T0TEST"},
+        "user": {"id": user},
+        "api_app_id": APP_ID,
+        "view": {
+            "id": "V0M",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": json.dumps(metadata or {}),
+            "state": {"values": state},
+        },
+    }
+    return bot.slack.interact(payload)
+
+
+def _settings_values(line: Line, **overrides) -> dict:
+    values = {
+        ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": line.name},
+        ids.LINE_CHANNEL_BLOCK: {
+            "type": "conversations_select",
+            "selected_conversation": line.channel_id,
+        },
+        ids.LINE_ACTIVE_BLOCK: {"type": "checkboxes", "selected_options": [{"value": "on"}]},
+        ids.LINE_USERS_BLOCK: {"type": "multi_users_select", "selected_users": []},
+        ids.LINE_GROUPS_BLOCK: {"type": "multi_static_select", "selected_options": []},
+        ids.LINE_MANAGERS_BLOCK: {"type": "multi_users_select", "selected_users": [MANAGER]},
+    }
+    values.update(overrides)
+    return values
+
+
+def _audit(bot: Bot) -> list[AuditEntry]:
+    with bot.session() as session:
+        return list(session.exec(select(AuditEntry).order_by(AuditEntry.id)).all())
+
+
+def test_an_admin_adds_a_line_grants_a_group_and_a_member_then_sees_it(
+    bot: Bot, line: Line
+) -> None:
+    home = json.dumps(_home(bot, ADMIN))
+    assert "Manage lines" in home and ids.ADD_LINE_ACTION in home
+    form = _click(bot, ADMIN, ids.ADD_LINE_ACTION, "add")
+    assert form["callback_id"] == ids.ADD_LINE_VIEW
+    response = _submit(
+        bot,
+        ADMIN,
+        ids.ADD_LINE_VIEW,
+        {
+            ids.LINE_NUMBER_BLOCK: {"type": "plain_text_input", "value": "(202) 555-0110"},
+            ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": "Support"},
+            ids.LINE_CHANNEL_BLOCK: {
+                "type": "conversations_select",
+                "selected_conversation": "C0SUPPORT",
+            },
+        },
+    )
+    assert response.status_code == 200 and not response.content
+    joined = wait_until(lambda: bot.fake_slack.calls_to("conversations.join"), what="the bot joins")
+    assert joined[0].params["channel"] == "C0SUPPORT"
+    with bot.session() as session:
+        support = session.exec(select(Line).where(Line.name == "Support")).one()
+    assert support.number == "+12025550110" and support.team_id == "T0TEST"
+
+    settings = _click(bot, ADMIN, ids.LINE_SETTINGS_ACTION, str(support.id))
+    assert settings["callback_id"] == ids.LINE_SETTINGS_VIEW
+    assert '"@s0team"' in json.dumps(settings)  # the group picker offers the workspace's groups
+    response = _submit(
+        bot,
+        ADMIN,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(
+            support,
+            **{
+                ids.LINE_GROUPS_BLOCK: {
+                    "type": "multi_static_select",
+                    "selected_options": [{"value": TEAM}],
+                },
+                ids.LINE_MANAGERS_BLOCK: {"type": "multi_users_select", "selected_users": []},
+            },
+        ),
+        {"line_id": support.id},
+    )
+    assert response.status_code == 200 and not response.content
+    assert [(e.actor, e.action) for e in _audit(bot)] == [
+        (ADMIN, "line.add"),
+        (ADMIN, "access.grant"),
+    ]
+    assert "granted Support to S0TEAM" in _audit(bot)[-1].detail
+
+    view = bot.slack.open_modal(user=BOB)
+    line_block = next(b for b in view["blocks"] if b.get("block_id") == ids.LINE_BLOCK)
+    assert [o["text"]["text"] for o in line_block["element"]["options"]] == [
+        "Support (+1 202-555-0110)"
+    ]
+
+
+def test_a_private_channel_the_bot_cannot_join_gets_an_invite_request(bot: Bot, line: Line) -> None:
+    _home(bot, ADMIN)
+    _submit(
+        bot,
+        ADMIN,
+        ids.ADD_LINE_VIEW,
+        {
+            ids.LINE_NUMBER_BLOCK: {"type": "plain_text_input", "value": "2025550111"},
+            ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": "Private"},
+            ids.LINE_CHANNEL_BLOCK: {
+                "type": "conversations_select",
+                "selected_conversation": "G0PRIVATE",
+            },
+        },
+    )
+    note = wait_until(lambda: bot.fake_slack.top_level(ADMIN), what="the invite request")[0]
+    assert "Invite me there with `/invite @textbot`" in note.text
+
+
+def test_a_line_manager_changes_their_line(bot: Bot, line: Line) -> None:
+    home = json.dumps(_home(bot, MANAGER))
+    assert "Manage lines" in home and ids.ADD_LINE_ACTION not in home  # managers cannot add lines
+    _click(bot, MANAGER, ids.LINE_SETTINGS_ACTION, str(line.id))
+    response = _submit(
+        bot,
+        MANAGER,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(
+            line,
+            **{
+                ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": "Sales East"},
+                ids.LINE_CHANNEL_BLOCK: {
+                    "type": "conversations_select",
+                    "selected_conversation": "C0EAST",
+                },
+                ids.LINE_USERS_BLOCK: {"type": "multi_users_select", "selected_users": [BOB]},
+            },
+        ),
+        {"line_id": line.id},
+    )
+    assert response.status_code == 200 and not response.content
+    with bot.session() as session:
+        changed = session.get_one(Line, line.id)
+        grants = {a.principal: a.manager for a in session.exec(select(LineAccess)).all()}
+    assert (changed.name, changed.channel_id) == ("Sales East", "C0EAST")
+    assert grants == {MANAGER: True, BOB: False}
+    assert [e.action for e in _audit(bot)] == ["line.rename", "line.move", "access.grant"]
+    assert all(e.actor == MANAGER for e in _audit(bot))
+
+
+def test_a_non_managers_crafted_admin_actions_are_refused_and_not_logged(
+    bot: Bot, line: Line
+) -> None:
+    assert "Manage lines" not in json.dumps(_home(bot, MALLORY))  # no controls shown
+    refusal = _click(bot, MALLORY, ids.LINE_SETTINGS_ACTION, str(line.id))
+    assert "Only workspace admins and this line's managers" in json.dumps(refusal)
+    response = _submit(
+        bot,
+        MALLORY,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(
+            line,
+            **{ids.LINE_USERS_BLOCK: {"type": "multi_users_select", "selected_users": [MALLORY]}},
+        ),
+        {"line_id": line.id},
+    )
+    assert response.json()["response_action"] == "errors"
+    added = _submit(
+        bot,
+        MALLORY,
+        ids.ADD_LINE_VIEW,
+        {
+            ids.LINE_NUMBER_BLOCK: {"type": "plain_text_input", "value": "2025550112"},
+            ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": "Mine"},
+            ids.LINE_CHANNEL_BLOCK: {
+                "type": "conversations_select",
+                "selected_conversation": "C0MINE",
+            },
+        },
+    )
+    assert added.json()["errors"] == {
+        ids.LINE_NUMBER_BLOCK: "Only workspace admins can add lines. Nothing was added."
+    }
+    assert _audit(bot) == []
+    with bot.session() as session:
+        assert [a.principal for a in session.exec(select(LineAccess)).all()] == [MANAGER]
+        assert len(session.exec(select(Line)).all()) == 1
+
+
+def test_a_deactivated_line_refuses_sends_and_says_so(bot: Bot, line: Line) -> None:
+    with bot.session() as session, session.begin():
+        grant_line(session=session, line=session.get_one(Line, line.id), principals=[BOB])
+    bot.slack.slash("Sales 2025550123 Before", user=BOB)
+    wait_until(lambda: bot.fake_twilio.sent_to("+12025550123"), what="a first text")
+    _home(bot, ADMIN)
+    _submit(
+        bot,
+        ADMIN,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(
+            line,
+            **{
+                ids.LINE_ACTIVE_BLOCK: {"type": "checkboxes", "selected_options": []},
+                ids.LINE_USERS_BLOCK: {"type": "multi_users_select", "selected_users": [BOB]},
+            },
+        ),
+        {"line_id": line.id},
+    )
+    assert [e.action for e in _audit(bot)] == ["line.deactivate"]
+    view = {"type": "modal", "callback_id": ids.NEW_CONVERSATION_VIEW, "blocks": []}
+    refused = bot.slack.submit(
+        view, user=BOB, line_id=str(line.id), recipient="new:+12025550150", message="Hi"
+    )
+    assert refused.json()["errors"] == {
+        ids.LINE_BLOCK: "This line no longer exists or is turned off. Pick another line."
+    }
+    with bot.session() as session:
+        conversation = session.exec(select(Conversation)).one()
+    wait_until(lambda: _thread_ts(bot), what="the thread")
+    typed = bot.fake_slack.add_user_message(
+        "C0SALES", "Still there?", user=BOB, thread_ts=_thread_ts(bot)
+    )
+    bot.slack.send_event(
+        message_event(
+            channel="C0SALES", user=BOB, text="Still there?", ts=typed.ts, thread_ts=_thread_ts(bot)
+        )
+    )
+    note = wait_until(lambda: bot.fake_slack.calls_to("chat.postEphemeral"), what="the note")[0]
+    assert "the line Sales is turned off" in note.params["text"]
+    assert len(bot.fake_twilio.requests) == 1 and conversation.id
+
+
+def _thread_ts(bot: Bot) -> str | None:
+    with bot.session() as session:
+        return session.exec(select(Conversation)).one().slack_thread_ts
