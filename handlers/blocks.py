@@ -20,6 +20,7 @@ from models.tables import (
     Line,
     Message,
     MessageDirection,
+    SavedReply,
 )
 
 Block = dict[str, Any]
@@ -108,9 +109,10 @@ def build_new_conversation_modal(
     max_multi: int = 20,
     group_size: tuple[int, int] = (2, 9),
     message: str | None = None,
+    saved_replies: Sequence[tuple[SavedReply, Line]] = (),
 ) -> dict[str, Any]:
-    """The /text modal: the kind switch, the line, the recipient(s) and the message
-    (prefilled when given, e.g. from a message shortcut)."""
+    """The /text modal: the kind switch, the line, the recipient(s), a saved reply if the
+    lines have any, and the message (prefilled when given, e.g. from a message shortcut)."""
     line_select: dict[str, Any] = {
         "type": "static_select",
         "action_id": ids.LINE_ACTION,
@@ -183,10 +185,13 @@ def build_new_conversation_modal(
                 "element": line_select,
             },
             recipients,
+            *_saved_reply_blocks(saved_replies),
             {
                 "type": "input",
                 "block_id": ids.MESSAGE_BLOCK,
                 "label": _plain("Message"),
+                "optional": bool(saved_replies),
+                "hint": _plain("{first_name} and {name} are filled in for each recipient."),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": ids.MESSAGE_ACTION,
@@ -198,6 +203,29 @@ def build_new_conversation_modal(
             },
         ],
     }
+
+
+def _saved_reply_blocks(saved_replies: Sequence[tuple[SavedReply, Line]]) -> list[Block]:
+    if not saved_replies:
+        return []
+    options = [
+        _option(f"{line.name}: {reply.name}", str(reply.id)) for reply, line in saved_replies[:100]
+    ]
+    return [
+        {
+            "type": "input",
+            "block_id": ids.SAVED_REPLY_BLOCK,
+            "label": _plain("Saved reply"),
+            "optional": True,
+            "hint": _plain("Pick one instead of typing a message."),
+            "element": {
+                "type": "static_select",
+                "action_id": ids.SAVED_REPLY_ACTION,
+                "placeholder": _plain("Choose a saved reply"),
+                "options": options,
+            },
+        }
+    ]
 
 
 def build_no_lines_modal(text: str) -> dict[str, Any]:
@@ -583,6 +611,12 @@ def build_manage_lines_section(
                 "accessory": _button(ids.LINE_SETTINGS_ACTION, "Settings", line.id),
             }
         )
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [_button(ids.SAVED_REPLIES_ACTION, "Saved replies", line.id)],
+            }
+        )
     if can_add:
         blocks.append(
             {"type": "actions", "elements": [_button(ids.ADD_LINE_ACTION, "Add a line", "add")]}
@@ -690,4 +724,65 @@ def build_line_settings_modal(
                 optional=True,
             ),
         ],
+    }
+
+
+def build_saved_replies_modal(*, line: Line, replies: Sequence[SavedReply]) -> dict[str, Any]:
+    """A line's saved replies: delete some, add one."""
+    blocks: list[Block] = []
+    if replies:
+        options = [
+            {
+                "text": _plain(reply.name[:75]),
+                "description": _plain(reply.body[:75]),
+                "value": str(reply.id),
+            }
+            for reply in replies[:10]
+        ]
+        blocks.append(
+            _field(
+                ids.REPLY_DELETE_BLOCK,
+                "Delete",
+                {"type": "checkboxes", "options": options},
+                optional=True,
+            )
+        )
+    blocks += [
+        {"type": "section", "text": _mrkdwn("*Add a saved reply*")},
+        _field(
+            ids.REPLY_NAME_BLOCK,
+            "Name",
+            {"type": "plain_text_input", "max_length": 60},
+            optional=True,
+        ),
+        _field(
+            ids.REPLY_BODY_BLOCK,
+            "Text",
+            {"type": "plain_text_input", "multiline": True, "max_length": 1600},
+            optional=True,
+        ),
+        _field(
+            ids.REPLY_FALLBACK_BLOCK,
+            "For contacts with no name, say",
+            {"type": "plain_text_input", "placeholder": _plain("there")},
+            optional=True,
+        ),
+        {
+            "type": "context",
+            "elements": [
+                _mrkdwn(
+                    "`{first_name}` and `{name}` are filled in for each recipient, "
+                    "e.g. “Hi {first_name}, your order is ready.”"
+                )
+            ],
+        },
+    ]
+    return {
+        "type": "modal",
+        "callback_id": ids.SAVED_REPLIES_VIEW,
+        "title": _plain("Saved replies"),
+        "submit": _plain("Save"),
+        "close": _plain("Cancel"),
+        "private_metadata": json.dumps({"line_id": line.id}),
+        "blocks": blocks,
     }

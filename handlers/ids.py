@@ -17,6 +17,8 @@ RECIPIENT_BLOCK = "recipient"
 RECIPIENT_ACTION = "recipient_select"
 RECIPIENTS_BLOCK = "recipients"
 RECIPIENTS_ACTION = "recipients_select"
+SAVED_REPLY_BLOCK = "saved_reply"
+SAVED_REPLY_ACTION = "saved_reply_select"
 MESSAGE_BLOCK = "message"
 MESSAGE_ACTION = "message_input"
 
@@ -42,6 +44,12 @@ LINE_ACTIVE_BLOCK = "line_active"
 LINE_USERS_BLOCK = "line_users"
 LINE_GROUPS_BLOCK = "line_groups"
 LINE_MANAGERS_BLOCK = "line_managers"
+SAVED_REPLIES_ACTION = "saved_replies"
+SAVED_REPLIES_VIEW = "saved_replies"
+REPLY_NAME_BLOCK = "reply_name"
+REPLY_BODY_BLOCK = "reply_body"
+REPLY_FALLBACK_BLOCK = "reply_fallback"
+REPLY_DELETE_BLOCK = "reply_delete"
 FIELD_ACTION = "value"  # the one element of each line-management input block
 
 # Shortcuts (callback ids, as in manifest.yml)

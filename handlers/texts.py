@@ -84,6 +84,8 @@ QUICK_SENT = (
 CONTACTS_USAGE = "Usage: `/text contacts QUERY`, with part of a name or a number."
 NO_CONTACTS_FOUND = "No contact matches “{query}”."
 NOT_A_MANAGER = "Only workspace admins and this line's managers can change it. Nothing was changed."
+SAVED_REPLY_OTHER_LINE = "Pick one of the chosen line's saved replies."
+REPLY_OR_MESSAGE = "Pick a saved reply or type a message, not both."
 NOT_AN_ADMIN = "Only workspace admins can add lines. Nothing was added."
 INVITE_BOT = (
     "Your new line mirrors into <#{channel}>, but I could not join it (it is private). "

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import true
 from sqlmodel import Session, col, select
 
+from models.merge_fields import DEFAULT_FALLBACK, fill_merge_fields
 from models.optouts import RecipientOptedOut, find_opted_out
 from models.tables import (
     Contact,
@@ -168,10 +169,17 @@ def _has_texted(session: Session, line: Line, contact: Contact, before_message: 
 
 
 def body_for(
-    *, session: Session, line: Line, contact: Contact, text: str, message_id: int | None = None
+    *,
+    session: Session,
+    line: Line,
+    contact: Contact,
+    text: str,
+    message_id: int | None = None,
+    merge_fallback: str = DEFAULT_FALLBACK,
 ) -> str:
-    """What a contact is sent: the line's opt-out footer rides on their first text from it
-    (counting texts before message_id, when given)."""
+    """What a contact is sent: merge fields filled for them, and the line's opt-out footer
+    on their first text from it (counting texts before message_id, when given)."""
+    text = fill_merge_fields(text, contact, merge_fallback)[:MAX_MESSAGE_LENGTH]
     if line.opt_out_footer and not _has_texted(session, line, contact, message_id):
         return f"{text}\n\n{line.opt_out_footer}"
     return text
@@ -191,6 +199,7 @@ def send_text(
     send_at: datetime | None = None,
     skip_opted_out: bool = False,
     broadcast_id: int | None = None,
+    merge_fallback: str = DEFAULT_FALLBACK,
 ) -> tuple[Message, bool]:
     """Write an outbound message and one pending delivery per recipient (the outbox).
 
@@ -228,7 +237,13 @@ def send_text(
                 line_id=line.id,  # type: ignore[arg-type]
                 contact_id=contact.id,  # type: ignore[arg-type]
                 to_phone=contact.phone,
-                body=body_for(session=session, line=line, contact=contact, text=text),
+                body=body_for(
+                    session=session,
+                    line=line,
+                    contact=contact,
+                    text=text,
+                    merge_fallback=merge_fallback,
+                ),
                 next_attempt_at=send_at or message.created_at,
             )
         )

@@ -10,9 +10,9 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import ids, texts
-from handlers.blocks import build_new_conversation_modal, line_label
+from handlers.blocks import line_label
 from handlers.deps import HandlerDeps
-from handlers.slack.compose import open_compose_modal, usable_lines
+from handlers.slack.compose import build_compose_view, open_compose_modal, usable_lines
 from handlers.slack.quick_send import list_contacts, quick_send
 from models.access import find_usable_lines
 
@@ -99,12 +99,7 @@ def register(app: App, deps: HandlerDeps) -> None:
         client.views_update(
             view_id=view["id"],
             hash=view.get("hash"),
-            view=build_new_conversation_modal(
-                lines=lines,
-                kind=kind,
-                private_metadata=metadata,
-                **deps.modal_limits(),  # type: ignore[arg-type]
-            ),
+            view=build_compose_view(deps, lines, kind=kind, metadata=metadata),
         )
 
     app.action(ids.KIND_ACTION)(ack=ack_kind_change, lazy=[switch_kind])

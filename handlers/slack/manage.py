@@ -20,6 +20,7 @@ from handlers.blocks import (
     build_line_settings_modal,
     build_manage_lines_section,
     build_no_lines_modal,
+    build_saved_replies_modal,
 )
 from handlers.deps import HandlerDeps
 from models.access import InvalidPrincipal
@@ -31,9 +32,16 @@ from models.management import (
     change_line,
     find_manageable_lines,
     is_workspace_admin,
+    record_audit,
     remember_role,
 )
 from models.phone import InvalidPhoneNumber, parse_phone
+from models.saved_replies import (
+    SavedReplyError,
+    add_saved_reply,
+    delete_saved_replies,
+    list_saved_replies,
+)
 from models.tables import Line, LineAccess
 
 logger = logging.getLogger(__name__)
@@ -212,3 +220,82 @@ def register(app: App, deps: HandlerDeps) -> None:
             )
 
     app.view(ids.ADD_LINE_VIEW)(ack=handle_add_line, lazy=[join_channel])
+
+    def open_saved_replies(body: dict[str, Any], client: WebClient) -> None:
+        """Saved replies clicked on App Home: the line's replies, for its managers."""
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        refresh_role(deps, client, team_id=team_id, user_id=user_id)
+        value = body["actions"][0].get("value", "")
+        with deps.read_session() as session:
+            line = session.get(Line, int(value)) if value.isdigit() else None
+            allowed = (
+                line is not None
+                and line.team_id == team_id
+                and can_manage_line(session=session, line=line, user_id=user_id)
+            )
+            replies = list_saved_replies(session=session, line_ids=[line.id or 0]) if line else []
+        if not allowed or line is None:
+            refuse(client, body["trigger_id"], user_id, f"saved replies of {value}")
+            return
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=build_saved_replies_modal(line=line, replies=replies),
+        )
+
+    app.action(ids.SAVED_REPLIES_ACTION)(ack=acknowledge, lazy=[open_saved_replies])
+
+    def handle_saved_replies(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Delete the ticked replies and add the new one, if its fields are filled."""
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        line_id = json.loads(view.get("private_metadata") or "{}").get("line_id")
+        name = _value(view, ids.REPLY_NAME_BLOCK).get("value") or ""
+        text = _value(view, ids.REPLY_BODY_BLOCK).get("value") or ""
+        fallback = _value(view, ids.REPLY_FALLBACK_BLOCK).get("value")
+        to_delete = [
+            int(o["value"])
+            for o in _value(view, ids.REPLY_DELETE_BLOCK).get("selected_options") or []
+        ]
+        with deps.session() as session:
+            line = session.get(Line, int(line_id)) if str(line_id).isdigit() else None
+            if (
+                line is None
+                or line.team_id != team_id
+                or not can_manage_line(session=session, line=line, user_id=user_id)
+            ):
+                logger.warning("refused saved replies of %s from %s", line_id, user_id)
+                ack(response_action="errors", errors={ids.REPLY_NAME_BLOCK: texts.NOT_A_MANAGER})
+                return
+            for deleted in delete_saved_replies(session=session, line=line, reply_ids=to_delete):
+                record_audit(
+                    session=session,
+                    team_id=team_id,
+                    actor=user_id,
+                    action="reply.delete",
+                    detail=f"deleted saved reply {deleted} of {line.name}",
+                    line_id=line.id,
+                )
+            if name.strip() or text.strip():
+                try:
+                    add_saved_reply(
+                        session=session,
+                        line=line,
+                        name=name,
+                        body=text,
+                        fallback=fallback,
+                        user_id=user_id,
+                    )
+                except SavedReplyError as exc:
+                    session.rollback()
+                    ack(response_action="errors", errors={ids.REPLY_NAME_BLOCK: str(exc)})
+                    return
+                record_audit(
+                    session=session,
+                    team_id=team_id,
+                    actor=user_id,
+                    action="reply.add",
+                    detail=f"added saved reply {name.strip()} to {line.name}",
+                    line_id=line.id,
+                )
+        ack()
+
+    app.view(ids.SAVED_REPLIES_VIEW)(handle_saved_replies)

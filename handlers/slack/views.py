@@ -26,9 +26,10 @@ from models.conversations import (
 )
 from models.groups import conversations_showing, create_group_conversation
 from models.inbound import take_idempotency_key
+from models.merge_fields import DEFAULT_FALLBACK
 from models.optouts import find_opted_out
 from models.phone import InvalidPhoneNumber, format_phone, parse_phone
-from models.tables import Contact, Conversation, Line
+from models.tables import Contact, Conversation, Line, SavedReply
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class NewConversationForm:
     line_id: str | None
     recipients: list[str]
     message: str | None
+    saved_reply_id: str | None = None
 
     @classmethod
     def from_view(cls, view: dict[str, Any]) -> NewConversationForm:
@@ -59,6 +61,9 @@ class NewConversationForm:
             ),
             recipients=[single] if single else [o.get("value", "") for o in several],
             message=state(ids.MESSAGE_BLOCK, ids.MESSAGE_ACTION).get("value"),
+            saved_reply_id=(
+                state(ids.SAVED_REPLY_BLOCK, ids.SAVED_REPLY_ACTION).get("selected_option") or {}
+            ).get("value"),
         )
 
     @property
@@ -108,6 +113,7 @@ class CheckedForm:
     text: str
     recipients: list[Recipient]
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"label", "reason"}
+    merge_fallback: str = DEFAULT_FALLBACK
 
 
 def _count_error(form: NewConversationForm, deps: HandlerDeps) -> str | None:
@@ -136,11 +142,12 @@ def _check_form(
         chosen = session.get(Line, int(form.line_id)) if (form.line_id or "").isdigit() else None
         turned_off = chosen is not None and chosen.team_id == team_id and not chosen.active
         errors[ids.LINE_BLOCK] = texts.LINE_GONE if turned_off else texts.NO_ACCESS_TO_LINE
+    reply = _chosen_reply(session, form, line, errors)
     text = ""
     try:
-        text = check_message_body(form.message)
+        text = check_message_body(reply.body if reply else form.message)
     except InvalidMessageBody as exc:
-        errors[ids.MESSAGE_BLOCK] = str(exc)
+        errors.setdefault(ids.MESSAGE_BLOCK, str(exc))
     count_error = _count_error(form, deps)
     if count_error:
         errors[form.recipients_block] = count_error
@@ -177,7 +184,29 @@ def _check_form(
     textable = len(recipients) - (len(skipped) if form.kind == ids.KIND_GROUP else 0)
     if textable < 1:
         return {form.recipients_block: texts.NOBODY_TO_TEXT}
-    return CheckedForm(line=line, text=text, recipients=recipients, skipped=skipped)
+    return CheckedForm(
+        line=line,
+        text=text,
+        recipients=recipients,
+        skipped=skipped,
+        merge_fallback=reply.fallback_name if reply else DEFAULT_FALLBACK,
+    )
+
+
+def _chosen_reply(
+    session: Session, form: NewConversationForm, line: Line | None, errors: dict[str, str]
+) -> SavedReply | None:
+    """The saved reply picked in the form, if it is one of the chosen line's."""
+    if not form.saved_reply_id:
+        return None
+    reply_id = form.saved_reply_id
+    reply = session.get(SavedReply, int(reply_id)) if reply_id.isdigit() else None
+    if reply is None or line is None or reply.line_id != line.id:
+        errors[ids.SAVED_REPLY_BLOCK] = texts.SAVED_REPLY_OTHER_LINE
+        return None
+    if (form.message or "").strip():
+        errors[ids.MESSAGE_BLOCK] = texts.REPLY_OR_MESSAGE
+    return reply
 
 
 def register(app: App, deps: HandlerDeps) -> None:
@@ -259,6 +288,7 @@ def _start_conversation(
         body=checked.text,
         author_user_id=user_id,
         dedupe_key=f"view:{view_id}",
+        merge_fallback=checked.merge_fallback,
     )
     logger.info(
         "text queued: conversation=%s line=%s created=%s", conversation.id, line.id, created
@@ -298,6 +328,7 @@ def _start_multi(
                 author_user_id=user_id,
                 dedupe_key=f"view:{view_id}:{contact.id}",
                 broadcast_id=broadcast.id,
+                merge_fallback=checked.merge_fallback,
             )
         logger.info("broadcast %s queued to %s recipients", broadcast.id, len(checked.recipients))
     summary = texts.MULTI_QUEUED.format(count=len(checked.recipients))
@@ -321,6 +352,7 @@ def _start_group(
             body=checked.text,
             author_user_id=user_id,
             skip_opted_out=True,
+            merge_fallback=checked.merge_fallback,
         )
         logger.info("group conversation %s started with %s", conversation.id, len(contacts))
     summary = texts.GROUP_QUEUED.format(count=len(checked.recipients), channel=line.channel_id)
