@@ -9,10 +9,17 @@ from sqlmodel import select
 
 from handlers import ids
 from models.access import grant_line
-from models.tables import AuditEntry, Conversation, Line, LineAccess
+from models.tables import AuditEntry, Conversation, Line, LineAccess, SavedReply
 from tests.conftest import Bot
 from tests.factories import make_contact, make_line
-from tests.slack_driver import APP_ID, button_payload, event_body, message_event, wait_until
+from tests.slack_driver import (
+    APP_ID,
+    button_payload,
+    event_body,
+    message_event,
+    submission_payload,
+    wait_until,
+)
 
 ADMIN = "U0ADMIN"
 MANAGER = "U0MANAGER"
@@ -293,3 +300,126 @@ def test_a_deactivated_line_refuses_sends_and_says_so(bot: Bot, line: Line) -> N
 def _thread_ts(bot: Bot) -> str | None:
     with bot.session() as session:
         return session.exec(select(Conversation)).one().slack_thread_ts
+
+
+def _reply_values(
+    name: str, body: str, fallback: str | None = None, delete: list[int] = ()
+) -> dict:
+    values = {
+        ids.REPLY_NAME_BLOCK: {"type": "plain_text_input", "value": name},
+        ids.REPLY_BODY_BLOCK: {"type": "plain_text_input", "value": body},
+        ids.REPLY_FALLBACK_BLOCK: {"type": "plain_text_input", "value": fallback},
+    }
+    if delete:
+        values[ids.REPLY_DELETE_BLOCK] = {
+            "type": "checkboxes",
+            "selected_options": [{"value": str(i)} for i in delete],
+        }
+    return values
+
+
+def test_a_saved_reply_is_personalised_for_each_recipient(bot: Bot, line: Line) -> None:
+    with bot.session() as session, session.begin():
+        grant_line(session=session, line=session.get_one(Line, line.id), principals=[BOB])
+        ann = make_contact(session, phone="+12025550131", name="Ann Lee")
+        ben = make_contact(session, phone="+12025550132", name="Ben")
+    _home(bot, MANAGER)
+    form = _click(bot, MANAGER, ids.SAVED_REPLIES_ACTION, str(line.id))
+    assert form["callback_id"] == ids.SAVED_REPLIES_VIEW
+    response = _submit(
+        bot,
+        MANAGER,
+        ids.SAVED_REPLIES_VIEW,
+        _reply_values("Ready", "Hi {first_name}, your order is ready!", "friend"),
+        {"line_id": line.id},
+    )
+    assert response.status_code == 200 and not response.content
+    assert [e.action for e in _audit(bot)] == ["reply.add"]
+
+    view = bot.slack.open_modal(user=BOB)
+    saved = next(b for b in view["blocks"] if b.get("block_id") == ids.SAVED_REPLY_BLOCK)
+    option = saved["element"]["options"][0]
+    assert option["text"]["text"] == "Sales: Ready"
+    payload = submission_payload(
+        {**view, "private_metadata": json.dumps({"kind": ids.KIND_MULTI})},
+        user=BOB,
+        line_id=str(line.id),
+        recipient=None,
+        message=None,
+    )
+    values = payload["view"]["state"]["values"]
+    values[ids.RECIPIENTS_BLOCK] = {
+        ids.RECIPIENTS_ACTION: {
+            "type": "multi_external_select",
+            "selected_options": [
+                {"value": f"contact:{ann.id}"},
+                {"value": f"contact:{ben.id}"},
+                {"value": "new:+12025550133"},
+            ],
+        }
+    }
+    values[ids.SAVED_REPLY_BLOCK] = {
+        ids.SAVED_REPLY_ACTION: {"type": "static_select", "selected_option": option}
+    }
+    assert bot.slack.interact(payload).json()["response_action"] == "update"
+    wait_until(lambda: len(bot.fake_twilio.messages) == 3, what="three texts")
+    bodies = {m.to: m.body for m in bot.fake_twilio.messages}
+    assert bodies == {
+        "+12025550131": "Hi Ann, your order is ready!",
+        "+12025550132": "Hi Ben, your order is ready!",
+        "+12025550133": "Hi friend, your order is ready!",
+    }
+
+
+def test_saved_replies_are_checked_like_everything_else(bot: Bot, line: Line) -> None:
+    _home(bot, MANAGER)
+    _submit(
+        bot,
+        MANAGER,
+        ids.SAVED_REPLIES_VIEW,
+        _reply_values("Hello", "Hello {name}"),
+        {"line_id": line.id},
+    )
+    duplicate = _submit(
+        bot, MANAGER, ids.SAVED_REPLIES_VIEW, _reply_values("Hello", "Again"), {"line_id": line.id}
+    )
+    assert (
+        "already has a saved reply called “Hello”"
+        in duplicate.json()["errors"][ids.REPLY_NAME_BLOCK]
+    )
+    refused = _submit(
+        bot, MALLORY, ids.SAVED_REPLIES_VIEW, _reply_values("Spam", "Buy now"), {"line_id": line.id}
+    )
+    assert refused.json()["response_action"] == "errors"
+    with bot.session() as session, session.begin():
+        other = make_line(
+            session, number="+12025550109", name="Other", channel_id="C0OTHER", grants=(BOB,)
+        )
+        grant_line(session=session, line=session.get_one(Line, line.id), principals=[BOB])
+        reply = session.exec(select(SavedReply)).one()
+        reply_id, other_id = reply.id, other.id
+    view = {"type": "modal", "callback_id": ids.NEW_CONVERSATION_VIEW, "blocks": []}
+    payload = submission_payload(
+        view, user=BOB, line_id=str(other_id), recipient="new:+12025550150", message=None
+    )
+    payload["view"]["state"]["values"][ids.SAVED_REPLY_BLOCK] = {
+        ids.SAVED_REPLY_ACTION: {
+            "type": "static_select",
+            "selected_option": {"value": str(reply_id)},
+        }
+    }
+    wrong_line = bot.slack.interact(payload).json()
+    assert wrong_line["errors"] == {
+        ids.SAVED_REPLY_BLOCK: "Pick one of the chosen line's saved replies.",
+        ids.MESSAGE_BLOCK: "The message is empty. Type something to send.",
+    }
+    deleted = _submit(
+        bot,
+        MANAGER,
+        ids.SAVED_REPLIES_VIEW,
+        _reply_values("", "", delete=[reply_id]),
+        {"line_id": line.id},
+    )
+    assert deleted.status_code == 200
+    assert [e.action for e in _audit(bot)] == ["reply.add", "reply.delete"]
+    assert bot.fake_twilio.requests == []

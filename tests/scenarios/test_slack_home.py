@@ -239,6 +239,8 @@ def test_quick_send_to_a_number_and_to_a_contact_by_name(bot: Bot, line: Line) -
     sms = wait_until(lambda: bot.fake_twilio.sent_to("+12025550150"), what="the text")
     assert sms[0].body == "Your order is ready"
     assert "Jane Doe" in _reply(bot, "sales jane doe See you soon")
+    by_number = _reply(bot, "+1-202-555-0100 +12025550151 By number")
+    assert "from Sales (+1 202-555-0100)" in by_number
     wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the text to Jane")
     assert bot.fake_twilio.sent_to(JANE)[0].body == "See you soon"
 
