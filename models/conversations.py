@@ -231,24 +231,35 @@ def send_text(
     if not created:
         return message, False
     for contact in recipients:
-        session.add(
-            Delivery(
-                message_id=message.id,  # type: ignore[arg-type]
-                line_id=line.id,  # type: ignore[arg-type]
-                contact_id=contact.id,  # type: ignore[arg-type]
-                to_phone=contact.phone,
-                body=body_for(
-                    session=session,
-                    line=line,
-                    contact=contact,
-                    text=text,
-                    merge_fallback=merge_fallback,
-                ),
-                next_attempt_at=send_at or message.created_at,
-            )
+        body_text = body_for(
+            session=session, line=line, contact=contact, text=text, merge_fallback=merge_fallback
+        )
+        queue_delivery(
+            session=session,
+            message=message,
+            line=line,
+            contact=contact,
+            body=body_text,
+            at=send_at or message.created_at,
         )
     session.flush()
     return message, True
+
+
+def queue_delivery(
+    *, session: Session, message: Message, line: Line, contact: Contact, body: str, at: datetime
+) -> None:
+    """Put one text to one phone in the outbox."""
+    session.add(
+        Delivery(
+            message_id=message.id,  # type: ignore[arg-type]
+            line_id=line.id,  # type: ignore[arg-type]
+            contact_id=contact.id,  # type: ignore[arg-type]
+            to_phone=contact.phone,
+            body=body,
+            next_attempt_at=at,
+        )
+    )
 
 
 def assign_conversation(

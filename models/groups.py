@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, or_, select
 
+from models.conversations import MAX_MESSAGE_LENGTH, queue_delivery
 from models.optouts import find_opted_out
 from models.tables import (
     Contact,
@@ -13,7 +14,6 @@ from models.tables import (
     ConversationKind,
     ConversationParticipant,
     ConversationStatus,
-    Delivery,
     Line,
     Message,
 )
@@ -102,15 +102,13 @@ def relay_to_group(
     recipients = [c for c in others if c.id not in opted_out]
     now = utcnow()
     for contact in recipients:
-        session.add(
-            Delivery(
-                message_id=message.id,  # type: ignore[arg-type]
-                line_id=line.id,  # type: ignore[arg-type]
-                contact_id=contact.id,  # type: ignore[arg-type]
-                to_phone=contact.phone,
-                body=f"{sender_label}: {message.body}"[:1600],
-                next_attempt_at=now,
-            )
+        queue_delivery(
+            session=session,
+            message=message,
+            line=line,
+            contact=contact,
+            body=f"{sender_label}: {message.body}"[:MAX_MESSAGE_LENGTH],
+            at=now,
         )
     session.flush()
     return recipients

@@ -83,6 +83,14 @@ def manage_section(
     return build_manage_lines_section(lines=lines, grants=grants, can_add=admin)
 
 
+def _line_if_manager(session: Any, line_id: object, *, team_id: str, user_id: str) -> Line | None:
+    """The team's line with this id, if the user may manage it."""
+    line = session.get(Line, int(str(line_id))) if str(line_id).isdigit() else None
+    if line is None or line.team_id != team_id:
+        return None
+    return line if can_manage_line(session=session, line=line, user_id=user_id) else None
+
+
 def _value(view: dict[str, Any], block_id: str) -> dict[str, Any]:
     return view.get("state", {}).get("values", {}).get(block_id, {}).get(ids.FIELD_ACTION) or {}
 
@@ -101,14 +109,9 @@ def register(app: App, deps: HandlerDeps) -> None:
         refresh_role(deps, client, team_id=team_id, user_id=user_id)
         value = body["actions"][0].get("value", "")
         with deps.read_session() as session:
-            line = session.get(Line, int(value)) if value.isdigit() else None
-            allowed = (
-                line is not None
-                and line.team_id == team_id
-                and can_manage_line(session=session, line=line, user_id=user_id)
-            )
+            line = _line_if_manager(session, value, team_id=team_id, user_id=user_id)
             grants = _grants_by_line(session, [line]).get(line.id or 0, []) if line else []
-        if not allowed or line is None:
+        if line is None:
             refuse(client, body["trigger_id"], user_id, f"line settings {value}")
             return
         try:
@@ -152,12 +155,8 @@ def register(app: App, deps: HandlerDeps) -> None:
             managers=set(_value(view, ids.LINE_MANAGERS_BLOCK).get("selected_users") or []),
         )
         with deps.session() as session:
-            line = session.get(Line, int(line_id)) if str(line_id).isdigit() else None
-            if (
-                line is None
-                or line.team_id != team_id
-                or not can_manage_line(session=session, line=line, user_id=user_id)
-            ):
+            line = _line_if_manager(session, line_id, team_id=team_id, user_id=user_id)
+            if line is None:
                 logger.warning("refused line settings %s from %s", line_id, user_id)
                 ack(response_action="errors", errors={ids.LINE_NAME_BLOCK: texts.NOT_A_MANAGER})
                 return
@@ -227,14 +226,9 @@ def register(app: App, deps: HandlerDeps) -> None:
         refresh_role(deps, client, team_id=team_id, user_id=user_id)
         value = body["actions"][0].get("value", "")
         with deps.read_session() as session:
-            line = session.get(Line, int(value)) if value.isdigit() else None
-            allowed = (
-                line is not None
-                and line.team_id == team_id
-                and can_manage_line(session=session, line=line, user_id=user_id)
-            )
+            line = _line_if_manager(session, value, team_id=team_id, user_id=user_id)
             replies = list_saved_replies(session=session, line_ids=[line.id or 0]) if line else []
-        if not allowed or line is None:
+        if line is None:
             refuse(client, body["trigger_id"], user_id, f"saved replies of {value}")
             return
         client.views_open(
@@ -256,12 +250,8 @@ def register(app: App, deps: HandlerDeps) -> None:
             for o in _value(view, ids.REPLY_DELETE_BLOCK).get("selected_options") or []
         ]
         with deps.session() as session:
-            line = session.get(Line, int(line_id)) if str(line_id).isdigit() else None
-            if (
-                line is None
-                or line.team_id != team_id
-                or not can_manage_line(session=session, line=line, user_id=user_id)
-            ):
+            line = _line_if_manager(session, line_id, team_id=team_id, user_id=user_id)
+            if line is None:
                 logger.warning("refused saved replies of %s from %s", line_id, user_id)
                 ack(response_action="errors", errors={ids.REPLY_NAME_BLOCK: texts.NOT_A_MANAGER})
                 return
