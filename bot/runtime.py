@@ -64,6 +64,7 @@ class Runtime:
             max_multi_recipients=settings.max_multi_recipients,
             group_size=(settings.min_group_participants, settings.max_group_participants),
             team_url=lambda: self.mirror.team_url,
+            cancel_scheduled_on_reply=settings.cancel_scheduled_on_reply,
         )
         self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
 

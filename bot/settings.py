@@ -56,6 +56,8 @@ class Settings(BaseSettings):
 
     # A thread reply starting with one of these (any case) is an internal note.
     note_markers: tuple[str, ...] = ("note:", "//")
+    # A scheduled text is canceled when its recipient texts in before it leaves.
+    cancel_scheduled_on_reply: bool = True
     max_multi_recipients: int = 20
     min_group_participants: int = 2
     max_group_participants: int = 9

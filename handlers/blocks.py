@@ -201,6 +201,14 @@ def build_new_conversation_modal(
                     **({"initial_value": message[:1600]} if message else {}),
                 },
             },
+            {
+                "type": "input",
+                "block_id": ids.SEND_AT_BLOCK,
+                "label": _plain("Send later"),
+                "optional": True,
+                "hint": _plain("Leave empty to send now."),
+                "element": {"type": "datetimepicker", "action_id": ids.SEND_AT_ACTION},
+            },
         ],
     }
 
@@ -238,7 +246,7 @@ def build_no_lines_modal(text: str) -> dict[str, Any]:
     }
 
 
-def _slack_date(moment: datetime) -> str:
+def slack_date(moment: datetime) -> str:
     """A time each reader sees in their own time zone."""
     fallback = f"{moment:%Y-%m-%d %H:%M} UTC"
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
@@ -251,6 +259,7 @@ def build_app_home(
     conversations: Sequence[tuple[Conversation, Line, str]],
     team_url: str,
     no_lines_text: str,
+    scheduled: Sequence[tuple[Message, Conversation, Line]] = (),
 ) -> dict[str, Any]:
     """App Home: my lines, my open conversations (assigned to me first), a New button."""
     blocks: list[Block] = [
@@ -284,7 +293,7 @@ def build_app_home(
             " · :bust_in_silhouette: assigned to you" if conversation.assigned_to == user_id else ""
         )
         when = (
-            _slack_date(conversation.last_message_at)
+            slack_date(conversation.last_message_at)
             if conversation.last_message_at
             else "no texts yet"
         )
@@ -294,6 +303,22 @@ def build_app_home(
             {
                 "type": "section",
                 "text": _mrkdwn(f"*{title}*\n{escape(line.name)} · last text {when}{mine}"),
+            }
+        )
+    if scheduled:
+        blocks.append({"type": "section", "text": _mrkdwn("*Your scheduled texts*")})
+    for message, conversation, line in scheduled:
+        link = thread_link(team_url, conversation.slack_channel_id, conversation.slack_thread_ts)
+        where = f"<{link}|in its thread>" if link else ""
+        assert message.scheduled_for is not None
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    f":alarm_clock: {slack_date(message.scheduled_for)} from {escape(line.name)} "
+                    f"{where}: “{escape(message.body[:120])}”"
+                ),
+                "accessory": _button(ids.CANCEL_SCHEDULED_ACTION, "Cancel", message.id),
             }
         )
     return {"type": "home", "blocks": blocks}
@@ -427,15 +452,40 @@ def build_message_reply(
                 {"type": "context", "elements": [_mrkdwn(context)]},
             ]
             return f"<@{assignee}> {message.body}"[:3000], blocks
+    elif _waiting_for_its_time(message, deliveries):
+        author = f"<@{message.author_user_id}>" if message.author_user_id else "textbot"
+        assert message.scheduled_for is not None
+        when = slack_date(message.scheduled_for)
+        return message.body[:3000], [
+            {"type": "section", "text": _mrkdwn(body)},
+            {
+                "type": "context",
+                "elements": [_mrkdwn(f":alarm_clock: {author} scheduled this for {when}")],
+            },
+            {
+                "type": "actions",
+                "block_id": f"scheduled:{message.id}",
+                "elements": [
+                    _button(ids.CANCEL_SCHEDULED_ACTION, "Cancel", message.id, style="danger")
+                ],
+            },
+        ]
     else:
         author = f"<@{message.author_user_id}>" if message.author_user_id else "textbot"
         states = " · ".join(describe_delivery(d) for d in deliveries) or "Not sent"
-        context = f":outbox_tray: {author} texted · {states}"
+        verb = "scheduled" if message.scheduled_for else "texted"
+        context = f":outbox_tray: {author} {verb} · {states}"
     blocks: list[Block] = [
         {"type": "section", "text": _mrkdwn(body or "_(no text)_")},
         {"type": "context", "elements": [_mrkdwn(context)]},
     ]
     return message.body[:3000] or "(no text)", blocks
+
+
+def _waiting_for_its_time(message: Message, deliveries: Sequence[Delivery]) -> bool:
+    return message.scheduled_for is not None and any(
+        d.status == DeliveryStatus.PENDING for d in deliveries
+    )
 
 
 def build_media_links(media: Sequence[tuple[int, dict[str, str]]]) -> Block:

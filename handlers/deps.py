@@ -21,6 +21,7 @@ class HandlerDeps:
     note_markers: tuple[str, ...] = ("note:", "//")
     max_multi_recipients: int = 20
     group_size: tuple[int, int] = (2, 9)
+    cancel_scheduled_on_reply: bool = True
     team_url: Callable[[], str] = lambda: ""  # the workspace's URL, for links to threads
 
     def modal_limits(self) -> dict[str, object]:

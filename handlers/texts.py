@@ -86,6 +86,13 @@ NO_CONTACTS_FOUND = "No contact matches “{query}”."
 NOT_A_MANAGER = "Only workspace admins and this line's managers can change it. Nothing was changed."
 SAVED_REPLY_OTHER_LINE = "Pick one of the chosen line's saved replies."
 REPLY_OR_MESSAGE = "Pick a saved reply or type a message, not both."
+SCHEDULED_ALREADY_LEFT = "Too late to cancel: that text has already been sent."
+SCHEDULED_QUEUED = "Your text to {who} is scheduled for {when}; you can cancel it in its thread"
+BAD_TIME = "That is not a time I can read. Pick one with the date and time pickers."
+SCHEDULED_CANCELED_BY_REPLY = (
+    ":no_entry_sign: {who} texted in before the scheduled text left, so it was canceled. "
+    "Schedule it again if it still applies."
+)
 NOT_AN_ADMIN = "Only workspace admins can add lines. Nothing was added."
 INVITE_BOT = (
     "Your new line mirrors into <#{channel}>, but I could not join it (it is private). "

@@ -200,6 +200,7 @@ def send_text(
     skip_opted_out: bool = False,
     broadcast_id: int | None = None,
     merge_fallback: str = DEFAULT_FALLBACK,
+    scheduled_for: datetime | None = None,
 ) -> tuple[Message, bool]:
     """Write an outbound message and one pending delivery per recipient (the outbox).
 
@@ -226,6 +227,7 @@ def send_text(
             "origin": origin,
             "slack_ts": slack_ts,
             "broadcast_id": broadcast_id,
+            "scheduled_for": scheduled_for,
         },
     )
     if not created:
@@ -240,7 +242,7 @@ def send_text(
             line=line,
             contact=contact,
             body=body_text,
-            at=send_at or message.created_at,
+            at=scheduled_for or send_at or message.created_at,
         )
     session.flush()
     return message, True

@@ -120,7 +120,7 @@ def next_due_time(*, session: Session) -> datetime | None:
     return min(due, default=None)
 
 
-def _touch_mirror(session: Session, delivery: Delivery) -> None:
+def touch_mirror(session: Session, delivery: Delivery) -> None:
     message = session.get(Message, delivery.message_id)
     assert message is not None
     message.slack_rev = Message.slack_rev + 1  # type: ignore[assignment]
@@ -153,7 +153,7 @@ def record_accepted(
             delivery.error_text = describe_error(early.error_code) if early.error_code else None
         session.delete(early)
     session.add(delivery)
-    _touch_mirror(session, delivery)
+    touch_mirror(session, delivery)
     session.flush()
 
 
@@ -189,7 +189,7 @@ def record_failure(
     delivery.error_text = error_text
     delivery.updated_at = utcnow()
     session.add(delivery)
-    _touch_mirror(session, delivery)
+    touch_mirror(session, delivery)
     session.flush()
 
 
@@ -251,7 +251,7 @@ def apply_provider_status(
         delivery.error_text = error_text
     delivery.updated_at = utcnow()
     session.add(delivery)
-    _touch_mirror(session, delivery)
+    touch_mirror(session, delivery)
     session.flush()
     return delivery
 
@@ -271,7 +271,7 @@ def settle_early_statuses(*, session: Session, forget_after: timedelta = timedel
                 delivery.error_text = describe_error(early.error_code) if early.error_code else None
                 delivery.updated_at = utcnow()
                 session.add(delivery)
-                _touch_mirror(session, delivery)
+                touch_mirror(session, delivery)
                 applied += 1
             session.delete(early)
         elif early.created_at < utcnow() - forget_after:
@@ -300,6 +300,6 @@ def retry_failed_deliveries(*, session: Session, broadcast_id: int) -> int:
         delivery.provider_sid = None
         delivery.updated_at = now
         session.add(delivery)
-        _touch_mirror(session, delivery)
+        touch_mirror(session, delivery)
     session.flush()
     return len(failed)

@@ -12,6 +12,7 @@ from models.conversations import insert_message, mark_for_mirror, open_or_reopen
 from models.groups import count_other_open_conversations, relay_to_group
 from models.optouts import Keyword, classify_keyword, opt_in, opt_out
 from models.phone import format_phone
+from models.scheduling import cancel_scheduled_to
 from models.tables import (
     Contact,
     Conversation,
@@ -64,6 +65,7 @@ class Received:
     opt_out_changed: bool
     relayed_to: list[Contact]
     other_open_conversations: int
+    canceled_scheduled: list[Message]
 
 
 def receive_text(
@@ -75,6 +77,7 @@ def receive_text(
     provider_sid: str,
     media: list[dict[str, str]] | None = None,
     opt_out_type: str | None = None,
+    cancel_scheduled_on_reply: bool = True,
 ) -> Received | None:
     """Store an inbound text; None if this provider id was stored before.
 
@@ -117,7 +120,14 @@ def receive_text(
             sender_label=contact.name or format_phone(contact.phone),
         )
     note_reply(session, conversation)
+    canceled = (
+        cancel_scheduled_to(session=session, conversation=conversation, contact=contact)
+        if cancel_scheduled_on_reply
+        else []
+    )
     others = count_other_open_conversations(
         session=session, line=line, contact=contact, besides=conversation
     )
-    return Received(conversation, contact, message, created, keyword, changed, relayed_to, others)
+    return Received(
+        conversation, contact, message, created, keyword, changed, relayed_to, others, canceled
+    )

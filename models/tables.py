@@ -188,6 +188,8 @@ class Message(SQLModel, table=True):
     created_at: datetime = _timestamp()
 
     origin: MessageOrigin = Field(default=MessageOrigin.APP, sa_type=String(16))
+    # "Send later": when its deliveries are due (they wait in the outbox until then).
+    scheduled_for: datetime | None = _timestamp(nullable=True)
     # Inbound MMS: [{"url": ..., "content_type": ...}] as the provider gave them.
     media: list[dict[str, str]] | None = Field(default=None, sa_type=JSON)
 

@@ -20,7 +20,8 @@ from models.conversations import (
     reopen_conversation,
 )
 from models.deliveries import retry_failed_deliveries
-from models.tables import Broadcast, Contact, Conversation, Line
+from models.scheduling import cancel_scheduled
+from models.tables import Broadcast, Contact, Conversation, Line, Message
 
 # What a button does to its conversation, given the session and the clicking user.
 Change = Callable[[Session, Conversation, str], object]
@@ -120,3 +121,26 @@ def register(app: App, deps: HandlerDeps) -> None:
         ack()
 
     app.action(ids.RETRY_FAILED_ACTION)(ack=ack_retry, lazy=[explain_refusal])
+
+    def ack_cancel_scheduled(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+        """Cancel clicked on a scheduled text in its thread."""
+        value = body["actions"][0].get("value", "")
+        with deps.session() as session:
+            message = session.get(Message, int(value)) if value.isdigit() else None
+            conversation = session.get(Conversation, message.conversation_id) if message else None
+            line = session.get(Line, conversation.line_id) if conversation else None
+            if (
+                message is None
+                or conversation is None
+                or line is None
+                or conversation.team_id != body["team"]["id"]
+            ):
+                context["refusal"] = texts.CONVERSATION_GONE
+            elif not can_use_line(session=session, line=line, user_id=body["user"]["id"]):
+                context["refusal"] = texts.NOT_ALLOWED_ON_CONVERSATION.format(line=line.name)
+            elif not cancel_scheduled(session=session, message=message):
+                context["refusal"] = texts.SCHEDULED_ALREADY_LEFT
+        deps.work_queued()
+        ack()
+
+    app.action(ids.CANCEL_SCHEDULED_ACTION)(ack=ack_cancel_scheduled, lazy=[explain_refusal])

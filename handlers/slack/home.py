@@ -14,6 +14,7 @@ from handlers.slack.compose import open_compose_modal, usable_lines
 from handlers.slack.manage import manage_section
 from models.access import find_open_conversations_for_user
 from models.groups import conversation_contacts
+from models.scheduling import find_scheduled_for_user
 
 
 def _acknowledge(ack: Ack) -> None:
@@ -35,12 +36,14 @@ def register(app: App, deps: HandlerDeps) -> None:
                 people = conversation_contacts(session=session, conversation=conversation)
                 who = ", ".join(contact_label(c) for c in people) or "(nobody)"
                 rows.append((conversation, line, who))
+            scheduled = find_scheduled_for_user(session=session, team_id=team_id, user_id=user_id)
         home = build_app_home(
             user_id=user_id,
             lines=lines,
             conversations=rows,
             team_url=deps.team_url(),
             no_lines_text=texts.NO_LINES.format(user_id=user_id),
+            scheduled=scheduled,
         )
         home["blocks"] += manage_section(deps, client, team_id=team_id, user_id=user_id)
         client.views_publish(user_id=user_id, view=home)

@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App
 from sqlmodel import Session
 
 from handlers import ids, texts
-from handlers.blocks import build_queued_confirmation, build_sent_confirmation, contact_label
+from handlers.blocks import (
+    build_queued_confirmation,
+    build_sent_confirmation,
+    contact_label,
+    slack_date,
+)
 from handlers.deps import HandlerDeps
 from models.access import can_use_line, find_usable_line
 from models.broadcasts import create_broadcast
@@ -29,6 +35,7 @@ from models.inbound import take_idempotency_key
 from models.merge_fields import DEFAULT_FALLBACK
 from models.optouts import find_opted_out
 from models.phone import InvalidPhoneNumber, format_phone, parse_phone
+from models.scheduling import InvalidSendTime, check_send_time
 from models.tables import Contact, Conversation, Line, SavedReply
 
 logger = logging.getLogger(__name__)
@@ -41,6 +48,7 @@ class NewConversationForm:
     recipients: list[str]
     message: str | None
     saved_reply_id: str | None = None
+    send_at: int | None = None
 
     @classmethod
     def from_view(cls, view: dict[str, Any]) -> NewConversationForm:
@@ -64,6 +72,7 @@ class NewConversationForm:
             saved_reply_id=(
                 state(ids.SAVED_REPLY_BLOCK, ids.SAVED_REPLY_ACTION).get("selected_option") or {}
             ).get("value"),
+            send_at=state(ids.SEND_AT_BLOCK, ids.SEND_AT_ACTION).get("selected_date_time"),
         )
 
     @property
@@ -114,6 +123,7 @@ class CheckedForm:
     recipients: list[Recipient]
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"label", "reason"}
     merge_fallback: str = DEFAULT_FALLBACK
+    send_at: datetime | None = None
 
 
 def _count_error(form: NewConversationForm, deps: HandlerDeps) -> str | None:
@@ -148,6 +158,14 @@ def _check_form(
         text = check_message_body(reply.body if reply else form.message)
     except InvalidMessageBody as exc:
         errors.setdefault(ids.MESSAGE_BLOCK, str(exc))
+    send_at = None
+    if form.send_at:
+        try:
+            send_at = check_send_time(datetime.fromtimestamp(int(form.send_at), UTC))
+        except (InvalidSendTime, ValueError, OverflowError) as exc:
+            errors[ids.SEND_AT_BLOCK] = (
+                str(exc) if isinstance(exc, InvalidSendTime) else texts.BAD_TIME
+            )
     count_error = _count_error(form, deps)
     if count_error:
         errors[form.recipients_block] = count_error
@@ -190,6 +208,7 @@ def _check_form(
         recipients=recipients,
         skipped=skipped,
         merge_fallback=reply.fallback_name if reply else DEFAULT_FALLBACK,
+        send_at=send_at,
     )
 
 
@@ -289,10 +308,15 @@ def _start_conversation(
         author_user_id=user_id,
         dedupe_key=f"view:{view_id}",
         merge_fallback=checked.merge_fallback,
+        scheduled_for=checked.send_at,
     )
     logger.info(
         "text queued: conversation=%s line=%s created=%s", conversation.id, line.id, created
     )
+    if checked.send_at:
+        when = slack_date(checked.send_at)
+        text = texts.SCHEDULED_QUEUED.format(who=contact_label(contact), when=when)
+        return build_queued_confirmation(line=line, text=text)
     return build_sent_confirmation(line=line, contact=contact, created=created)
 
 
@@ -329,6 +353,7 @@ def _start_multi(
                 dedupe_key=f"view:{view_id}:{contact.id}",
                 broadcast_id=broadcast.id,
                 merge_fallback=checked.merge_fallback,
+                scheduled_for=checked.send_at,
             )
         logger.info("broadcast %s queued to %s recipients", broadcast.id, len(checked.recipients))
     summary = texts.MULTI_QUEUED.format(count=len(checked.recipients))
@@ -353,6 +378,7 @@ def _start_group(
             author_user_id=user_id,
             skip_opted_out=True,
             merge_fallback=checked.merge_fallback,
+            scheduled_for=checked.send_at,
         )
         logger.info("group conversation %s started with %s", conversation.id, len(contacts))
     summary = texts.GROUP_QUEUED.format(count=len(checked.recipients), channel=line.channel_id)

@@ -73,6 +73,7 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
                     provider_sid=sid,
                     media=_media(form),
                     opt_out_type=str(form.get("OptOutType") or "") or None,
+                    cancel_scheduled_on_reply=deps.cancel_scheduled_on_reply,
                 )
                 if received is None:
                     logger.info("inbound text %s seen before; ignored", sid)
@@ -85,6 +86,12 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
                         text=texts.ROUTED_NOTICE.format(
                             who=who, others=received.other_open_conversations, line=line.name
                         ),
+                    )
+                if received.canceled_scheduled:
+                    add_notice(
+                        session=session,
+                        conversation=received.conversation,
+                        text=texts.SCHEDULED_CANCELED_BY_REPLY.format(who=who),
                     )
                 notice = _keyword_notice(received.keyword, received.opt_out_changed)
                 if notice:
