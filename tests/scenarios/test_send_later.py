@@ -1,0 +1,152 @@
+"""Send later: scheduled texts wait in the outbox, show in the thread with Cancel, and are
+canceled when the contact texts in first."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from handlers import ids
+from models.tables import Contact, Conversation, Delivery, DeliveryStatus, Line, Message
+from models.types import utcnow
+from tests.conftest import Bot
+from tests.factories import make_contact, make_line
+from tests.slack_driver import event_body, submission_payload, wait_until
+
+ALICE = "U0ALICE"
+SALES = "+12025550100"
+CHANNEL = "C0SALES"
+JANE = "+12025550123"
+
+
+@pytest.fixture
+def line(bot: Bot) -> Line:
+    with bot.session() as session, session.begin():
+        line = make_line(session, number=SALES, channel_id=CHANNEL, grants=(ALICE,))
+        make_contact(session, phone=JANE, name="Jane Doe")
+    return line
+
+
+def _schedule(bot: Bot, line: Line, when: int, message: str = "Reminder: your visit is tomorrow"):
+    with bot.session() as session:
+        jane = session.exec(select(Contact).where(Contact.phone == JANE)).one()
+    view = bot.slack.open_modal(user=ALICE)
+    payload = submission_payload(
+        view, user=ALICE, line_id=str(line.id), recipient=f"contact:{jane.id}", message=message
+    )
+    payload["view"]["state"]["values"][ids.SEND_AT_BLOCK] = {
+        ids.SEND_AT_ACTION: {"type": "datetimepicker", "selected_date_time": when}
+    }
+    return bot.slack.interact(payload)
+
+
+def _post(bot: Bot):
+    def ready():
+        with bot.session() as session:
+            conversation = session.exec(select(Conversation)).first()
+        if conversation is None or not conversation.slack_thread_ts:
+            return None
+        posts = bot.fake_slack.thread(CHANNEL, conversation.slack_thread_ts)
+        return posts[0] if posts else None
+
+    return wait_until(ready, what="the scheduled text in its thread")
+
+
+def _time_passes(bot: Bot) -> None:
+    """Move the schedule into the past, as the clock would."""
+    past = utcnow() - timedelta(seconds=1)
+    with bot.session() as session, session.begin():
+        session.execute(update(Delivery).values(next_attempt_at=past))
+        session.execute(
+            update(Message)
+            .where(col(Message.scheduled_for).is_not(None))
+            .values(scheduled_for=past)
+        )
+    bot.runtime.wake_workers()
+
+
+def test_a_time_in_the_past_is_a_field_error(bot: Bot, line: Line) -> None:
+    response = _schedule(bot, line, int(time.time()) - 60)
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {
+            ids.SEND_AT_BLOCK: "That time has passed (or is under a minute away). Pick a later one."
+        },
+    }
+    with bot.session() as session:
+        assert session.exec(select(Message)).all() == []
+
+
+def test_a_scheduled_text_waits_then_goes_out_once(bot: Bot, line: Line) -> None:
+    response = _schedule(bot, line, int(time.time()) + 3600)
+    assert "is scheduled for" in json.dumps(response.json()["view"])
+    post = _post(bot)
+    assert ":alarm_clock:" in post.all_text and ids.CANCEL_SCHEDULED_ACTION in post.all_text
+    time.sleep(1.0)  # several dispatcher polls
+    assert bot.fake_twilio.requests == []
+    _time_passes(bot)
+    sms = wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the scheduled text")
+    assert [m.body for m in sms] == ["Reminder: your visit is tomorrow"]
+    wait_until(
+        lambda: ids.CANCEL_SCHEDULED_ACTION not in post.all_text, what="Cancel gone once sent"
+    )
+    assert "scheduled" in post.all_text
+
+
+def test_cancel_in_the_thread_stops_it(bot: Bot, line: Line) -> None:
+    _schedule(bot, line, int(time.time()) + 3600)
+    post = _post(bot)
+    with bot.session() as session:
+        message = session.exec(select(Message)).one()
+    bot.slack.click(
+        ids.CANCEL_SCHEDULED_ACTION,
+        str(message.id),
+        user=ALICE,
+        channel=CHANNEL,
+        message_ts=post.ts,
+    )
+    wait_until(lambda: "Canceled" in post.all_text, what="shown canceled")
+    _time_passes(bot)
+    time.sleep(0.6)
+    assert bot.fake_twilio.requests == []
+    with bot.session() as session:
+        assert session.exec(select(Delivery)).one().status == DeliveryStatus.CANCELED
+
+
+def test_a_text_from_the_contact_cancels_the_scheduled_one(bot: Bot, line: Line) -> None:
+    _schedule(bot, line, int(time.time()) + 3600)
+    _post(bot)
+    bot.twilio.text(from_=JANE, to=SALES, body="Actually I need to reschedule")
+    with bot.session() as session:
+        conversation = session.exec(select(Conversation)).one()
+    posts = wait_until(
+        lambda: len(p := bot.fake_slack.thread(CHANNEL, conversation.slack_thread_ts)) >= 3 and p,
+        what="the notice",
+    )
+    assert "texted in before the scheduled text left, so it was canceled" in posts[2].text
+    _time_passes(bot)
+    time.sleep(0.6)
+    assert bot.fake_twilio.requests == []
+
+
+def test_app_home_lists_my_scheduled_texts(bot: Bot, line: Line) -> None:
+    _schedule(bot, line, int(time.time()) + 3600)
+    _post(bot)
+    event = {
+        "type": "app_home_opened",
+        "user": ALICE,
+        "channel": "D0",
+        "tab": "home",
+        "event_ts": "1.1",
+    }
+    bot.slack.post(event_body(event), content_type="application/json")
+    home = wait_until(lambda: bot.fake_slack.calls_to("views.publish"), what="home")[0].params[
+        "view"
+    ]
+    text = json.dumps(home)
+    assert "Your scheduled texts" in text and "Reminder: your visit is tomorrow" in text
