@@ -6,8 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 import handlers.twilio
+from bot.metrics import render_metrics
 from bot.runtime import SIMULATOR_PATH, Runtime
+from models.stats import Stats, read_stats
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +32,39 @@ def create_asgi_app(runtime: Runtime, *, start_workers: bool = True) -> Starlett
         )
         return to_starlette_response(bolt_response)
 
-    async def healthz(_: Request) -> Response:
-        def database_answers() -> bool:
-            try:
-                with runtime.database.read_engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-                return True
-            except Exception:
-                logger.exception("health check: database unreachable")
-                return False
+    def stats() -> Stats | None:
+        try:
+            with runtime.database.read_session() as session:
+                return read_stats(session=session)
+        except Exception:
+            logger.exception("health check: database unreachable")
+            return None
 
-        ok = await run_in_threadpool(database_answers)
-        return JSONResponse({"ok": ok, "database": ok}, status_code=200 if ok else 503)
+    async def healthz(_: Request) -> Response:
+        """Database reachable, and how much work is waiting."""
+        current = await run_in_threadpool(stats)
+        if current is None:
+            return JSONResponse({"ok": False, "database": False}, status_code=503)
+        return JSONResponse(
+            {
+                "ok": True,
+                "database": True,
+                "outbox_due": current.outbox_due,
+                "mirror_backlog": current.mirror_backlog,
+            }
+        )
+
+    async def metrics(_: Request) -> Response:
+        """Prometheus text format."""
+        current = await run_in_threadpool(stats)
+        if current is None:
+            return Response("database unreachable", status_code=503)
+        return Response(render_metrics(current), media_type=CONTENT_TYPE_LATEST)
 
     routes: list[BaseRoute] = [
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     routes += handlers.twilio.routes(
         runtime.deps, auth_token=runtime.twilio_auth_token, public_url=runtime.public_url

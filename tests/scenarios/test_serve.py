@@ -99,7 +99,8 @@ def _serve(tmp_path, fake_slack: FakeSlack, **settings: str) -> Iterator[tuple[s
         if process.poll() is not None:
             raise AssertionError(f"serve exited: {process.stdout.read() if process.stdout else ''}")
         try:
-            return httpx.get(f"{url}/healthz", timeout=1).json() == {"ok": True, "database": True}
+            health = httpx.get(f"{url}/healthz", timeout=1).json()
+            return health["ok"] is True and health["database"] is True
         except httpx.HTTPError:
             return False
 
