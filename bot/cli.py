@@ -228,12 +228,19 @@ def lines_configure(
         typer.Option(help='Added to a contact\'s first text, e.g. "Reply STOP to opt out".'),
     ] = None,
     no_footer: Annotated[bool, typer.Option("--no-footer", help="Remove the footer.")] = False,
+    auto_close_days: Annotated[
+        float | None, typer.Option(help="Close conversations idle this many days (0: never).")
+    ] = None,
 ) -> None:
     """Change a line's reply delay, send rate or opt-out footer."""
     config = settings()
     with session(config) as db, db.begin():
         line = _line_or_fail(db, number, config)
-        changes: dict[str, object] = {"reply_delay_seconds": reply_delay, "sends_per_second": rate}
+        changes: dict[str, object] = {
+            "reply_delay_seconds": reply_delay,
+            "sends_per_second": rate,
+            "auto_close_days": auto_close_days,
+        }
         if footer is not None or no_footer:
             changes["opt_out_footer"] = None if no_footer else footer
         try:
@@ -242,7 +249,8 @@ def lines_configure(
             fail(str(exc))
         typer.echo(
             f"{line.name}: replies wait {line.reply_delay_seconds:g}s, up to "
-            f"{line.sends_per_second:g} texts/s, footer: {line.opt_out_footer or 'none'}."
+            f"{line.sends_per_second:g} texts/s, idle conversations close after "
+            f"{line.auto_close_days:g} days, footer: {line.opt_out_footer or 'none'}."
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import select
@@ -16,9 +16,12 @@ from bot.slack_app import build_bolt_app, build_web_client
 from bot.sms_gateway import TwilioGateway
 from bot.sms_simulator import SimulatedCarrier
 from bot.workers import WorkerLoop
+from handlers import texts
 from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups
+from models.conversations import add_notice, close_idle_conversations
 from models.tables import Line
+from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,9 @@ class Runtime:
             self.dispatcher.reconcile, "interval", seconds=30, id="reconcile", coalesce=True
         )
         self.scheduler.add_job(
+            self.close_idle_conversations, "interval", minutes=5, id="auto-close", coalesce=True
+        )
+        self.scheduler.add_job(
             self.refresh_usergroups,
             "interval",
             seconds=max(settings.usergroup_cache_seconds // 2, 30),
@@ -104,6 +110,21 @@ class Runtime:
             teams = set(session.exec(select(Line.team_id).distinct()).all())
         for team_id in teams:
             refresh_stale_usergroups(deps=self.deps, client=self.slack_client, team_id=team_id)
+
+    def close_idle_conversations(self, now: datetime | None = None) -> int:
+        """Close conversations idle past their line's period, saying so in each thread."""
+        with self.database.session() as session, session.begin():
+            closed = close_idle_conversations(session=session, now=now or utcnow())
+            for conversation in closed:
+                line = session.get_one(Line, conversation.line_id)
+                add_notice(
+                    session=session,
+                    conversation=conversation,
+                    text=texts.AUTO_CLOSED.format(days=f"{line.auto_close_days:g}"),
+                )
+        if closed:
+            self.wake_mirror()
+        return len(closed)
 
     def start(self) -> None:
         self.dispatcher_loop.start()

@@ -389,8 +389,10 @@ def build_conversation_parent(
         who = "Group: " + ", ".join(names)
     is_open = conversation.status == ConversationStatus.OPEN
     status = ":large_green_circle: Open" if is_open else ":white_circle: Closed"
-    if not is_open and conversation.closed_by:
-        status += f" by <@{conversation.closed_by}>"
+    if not is_open:
+        status += (
+            f" by <@{conversation.closed_by}>" if conversation.closed_by else " after a quiet spell"
+        )
     if conversation.assigned_to:
         status += f" · Assigned to <@{conversation.assigned_to}>"
     buttons: list[dict[str, Any]] = [

@@ -88,6 +88,10 @@ SAVED_REPLY_OTHER_LINE = "Pick one of the chosen line's saved replies."
 REPLY_OR_MESSAGE = "Pick a saved reply or type a message, not both."
 SCHEDULED_ALREADY_LEFT = "Too late to cancel: that text has already been sent."
 SCHEDULED_QUEUED = "Your text to {who} is scheduled for {when}; you can cancel it in its thread"
+AUTO_CLOSED = (
+    ":zzz: Closed automatically after {days} day(s) without texts. A text from the contact, "
+    "or a reply here, reopens it."
+)
 BAD_TIME = "That is not a time I can read. Pick one with the date and time pickers."
 SCHEDULED_CANCELED_BY_REPLY = (
     ":no_entry_sign: {who} texted in before the scheduled text left, so it was canceled. "

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import true
+from sqlalchemy import true, update
 from sqlmodel import Session, col, select
 
 from models.merge_fields import DEFAULT_FALLBACK, fill_merge_fields
@@ -276,3 +276,34 @@ def assign_conversation(
     session.flush()
     session.refresh(conversation)
     return True
+
+
+def close_idle_conversations(*, session: Session, now: datetime) -> list[Conversation]:
+    """Close open conversations with no text for longer than their line's auto-close
+    period; returns those this call closed (another process may close some first)."""
+    closed = []
+    candidates = session.exec(
+        select(Conversation, Line)
+        .join(Line, col(Line.id) == Conversation.line_id)
+        .where(Conversation.status == ConversationStatus.OPEN, col(Line.auto_close_days) > 0)
+    ).all()
+    for conversation, line in candidates:
+        last = conversation.last_message_at or conversation.created_at
+        if last > now - timedelta(days=line.auto_close_days):
+            continue
+        result = session.execute(
+            update(Conversation)
+            .where(
+                col(Conversation.id) == conversation.id,
+                col(Conversation.status) == ConversationStatus.OPEN,
+            )
+            .values(status=ConversationStatus.CLOSED, closed_at=now, closed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            session.refresh(conversation)
+            mark_for_mirror(conversation, parent=True)
+            session.add(conversation)
+            closed.append(conversation)
+    session.flush()
+    return closed

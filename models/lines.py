@@ -72,6 +72,7 @@ def configure_line(
     reply_delay_seconds: float | None = None,
     sends_per_second: float | None = None,
     opt_out_footer: str | object | None = _UNSET,
+    auto_close_days: float | None = None,
 ) -> Line:
     """Change a line's settings; raises LineError for values out of range."""
     if reply_delay_seconds is not None:
@@ -82,6 +83,10 @@ def configure_line(
         if not 0.01 <= sends_per_second <= 1000:
             raise LineError("The send rate must be between 0.01 and 1000 texts a second.")
         line.sends_per_second = sends_per_second
+    if auto_close_days is not None:
+        if not 0 <= auto_close_days <= 365:
+            raise LineError("Auto-close must be between 0 (never) and 365 days.")
+        line.auto_close_days = auto_close_days
     if opt_out_footer is not _UNSET:
         footer = " ".join(str(opt_out_footer or "").split()) or None
         if footer and len(footer) > 160:

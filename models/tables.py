@@ -74,6 +74,8 @@ class Line(SQLModel, table=True):
     sends_per_second: float = 1.0
     # Thread replies wait this long before they are sent, so they can be deleted or edited.
     reply_delay_seconds: float = 5.0
+    # Open conversations with no text for this long are closed (0: never).
+    auto_close_days: float = 7.0
     # Added to the first text a contact receives from this line, e.g. "Reply STOP to opt out".
     opt_out_footer: str | None = None
     next_send_at: datetime | None = _timestamp(nullable=True)

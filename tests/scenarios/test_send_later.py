@@ -150,3 +150,26 @@ def test_app_home_lists_my_scheduled_texts(bot: Bot, line: Line) -> None:
     ]
     text = json.dumps(home)
     assert "Your scheduled texts" in text and "Reminder: your visit is tomorrow" in text
+
+
+def test_an_idle_conversation_closes_itself_and_says_so(bot: Bot, line: Line) -> None:
+    bot.slack.slash("Sales 2025550123 Hello", user=ALICE)
+    post = _post(bot)
+    assert post.text == "Hello"
+    assert bot.runtime.close_idle_conversations(now=utcnow() + timedelta(days=6)) == 0
+    assert (
+        bot.runtime.close_idle_conversations(now=utcnow() + timedelta(days=8)) == 1
+    )  # a fake clock
+    parent = bot.fake_slack.top_level(CHANNEL)[0]
+    wait_until(
+        lambda: "Closed after a quiet spell" in parent.all_text, what="the parent says closed"
+    )
+    with bot.session() as session:
+        conversation = session.exec(select(Conversation)).one()
+    posts = wait_until(
+        lambda: len(p := bot.fake_slack.thread(CHANNEL, conversation.slack_thread_ts)) >= 2 and p,
+        what="the notice",
+    )
+    assert "Closed automatically after 7 day(s) without texts" in posts[1].text
+    bot.twilio.text(from_=JANE, to=SALES, body="Back again")
+    wait_until(lambda: ids.CLOSE_CONVERSATION_ACTION in parent.all_text, what="reopened by a text")

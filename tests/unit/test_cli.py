@@ -156,8 +156,11 @@ def test_lines_configure(cli, session) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (
-        "Sales: replies wait 10s, up to 2 texts/s, footer: Reply STOP to opt out." in result.output
+        "Sales: replies wait 10s, up to 2 texts/s, idle conversations close after 7 days, "
+        "footer: Reply STOP to opt out." in result.output
     )
+    never = cli("lines", "configure", "2025550100", "--auto-close-days", "0")
+    assert "close after 0 days" in never.output
     line = session.exec(select(Line)).one()
     assert (line.reply_delay_seconds, line.sends_per_second, line.opt_out_footer) == (
         10,

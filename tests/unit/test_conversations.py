@@ -136,3 +136,35 @@ def test_send_text_refuses_a_bad_body_before_writing(session: Session, line, con
             author_user_id="U1",
         )
     assert session.exec(select(Message)).all() == []
+
+
+def test_idle_conversations_close_after_their_lines_period(session: Session, line, contact) -> None:
+    from datetime import timedelta
+
+    from models.conversations import close_idle_conversations
+    from models.types import utcnow
+
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=contact, user_id="U1"
+    )
+    send_text(
+        session=session,
+        conversation=conversation,
+        line=line,
+        recipients=[contact],
+        body="Hi",
+        author_user_id="U1",
+    )
+    now = utcnow()
+    assert close_idle_conversations(session=session, now=now + timedelta(days=6)) == []
+    closed = close_idle_conversations(session=session, now=now + timedelta(days=7, minutes=1))
+    assert [c.id for c in closed] == [conversation.id]
+    session.refresh(conversation)
+    assert conversation.status == ConversationStatus.CLOSED and conversation.closed_by is None
+    assert close_idle_conversations(session=session, now=now + timedelta(days=30)) == []
+    line.auto_close_days = 0
+    reopen = open_or_reopen_conversation(session=session, line=line, contact=contact, user_id="U1")[
+        0
+    ]
+    assert close_idle_conversations(session=session, now=now + timedelta(days=365)) == []
+    assert reopen.status == ConversationStatus.OPEN
