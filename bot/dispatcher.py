@@ -12,6 +12,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.faults import crash_point
 from bot.sms_gateway import SendFailed, TwilioGateway
 from models.deliveries import (
     claim_next_delivery,
@@ -31,9 +32,6 @@ from models.types import utcnow
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300
-# A claimed delivery with no recorded outcome after this long is asked about (the process
-# that claimed it died, or the provider never answered).
-UNCONFIRMED_AFTER = timedelta(seconds=60)
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -50,11 +48,15 @@ class Dispatcher:
         max_attempts: int = 8,
         on_change: Callable[[], None] = lambda: None,
         concurrency: int = 8,
+        unconfirmed_after: timedelta = timedelta(seconds=60),
     ):
         self.database = database
         self.gateway = gateway
         self.max_attempts = max_attempts
         self.on_change = on_change
+        # A claimed delivery with no outcome after this long is asked about: the process
+        # that claimed it died, or the provider never answered. Longer than a send takes.
+        self.unconfirmed_after = unconfirmed_after
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="send")
 
     def step(self) -> float | None:
@@ -97,6 +99,7 @@ class Dispatcher:
         return None if due is None else max((due - utcnow()).total_seconds(), 0.01)
 
     def _send(self, line: Line, delivery: Delivery) -> None:
+        crash_point("after_claim")
         try:
             accepted = self.gateway.send(
                 to=delivery.to_phone,
@@ -114,6 +117,7 @@ class Dispatcher:
                 SendFailed("internal error while sending", transient=True, maybe_sent=True),
             )
             return
+        crash_point("after_send")
         logger.info("delivery %s accepted as %s (%s)", delivery.id, accepted.sid, accepted.status)
         with self.database.session() as session, session.begin():
             record_accepted(
@@ -161,7 +165,7 @@ class Dispatcher:
     def reconcile(self) -> int:
         """Settle deliveries claimed long ago with no outcome: if the provider has the
         message, record it; otherwise put the delivery back in the outbox."""
-        cutoff = utcnow() - UNCONFIRMED_AFTER
+        cutoff = utcnow() - self.unconfirmed_after
         with self.database.read_session() as session:
             stuck = session.exec(
                 select(Delivery, Line)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import select
 
 from bot.db import Database
 from bot.dispatcher import Dispatcher
+from bot.faults import crash_point
 from bot.mirror import SlackMirror
 from bot.settings import Settings
 from bot.slack_app import build_bolt_app, build_web_client
@@ -68,6 +69,7 @@ class Runtime:
             group_size=(settings.min_group_participants, settings.max_group_participants),
             team_url=lambda: self.mirror.team_url,
             cancel_scheduled_on_reply=settings.cancel_scheduled_on_reply,
+            after_inbound_stored=lambda: crash_point("after_inbound_store"),
         )
         self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
 
@@ -76,6 +78,7 @@ class Runtime:
             gateway=self.gateway,
             max_attempts=settings.max_send_attempts,
             on_change=self.wake_mirror,
+            unconfirmed_after=timedelta(seconds=settings.reconcile_after_seconds),
         )
         self.mirror = SlackMirror(
             database=self.database, client=self.slack_client, fetch_media=self.gateway.fetch_media
@@ -84,8 +87,14 @@ class Runtime:
         self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)
         self.mirror_loop = WorkerLoop("slack-mirror", self.mirror.step, poll_seconds=poll)
         self.scheduler = BackgroundScheduler(timezone="UTC")
+        # Also at start: sends left unconfirmed by a crash are settled first thing.
         self.scheduler.add_job(
-            self.dispatcher.reconcile, "interval", seconds=30, id="reconcile", coalesce=True
+            self.dispatcher.reconcile,
+            "interval",
+            seconds=min(30.0, max(settings.reconcile_after_seconds / 2, 0.5)),
+            id="reconcile",
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
         )
         self.scheduler.add_job(
             self.close_idle_conversations, "interval", minutes=5, id="auto-close", coalesce=True

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     usergroup_cache_seconds: int = 300
     dispatcher_poll_seconds: float = 1.0
     max_send_attempts: int = 8
+    # A send claimed this long ago with no outcome (its process died, or no answer came)
+    # is settled by asking Twilio whether it has the message before sending again.
+    reconcile_after_seconds: float = 60.0
 
     @field_validator("slack_api_url")
     @classmethod

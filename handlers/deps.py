@@ -22,6 +22,7 @@ class HandlerDeps:
     max_multi_recipients: int = 20
     group_size: tuple[int, int] = (2, 9)
     cancel_scheduled_on_reply: bool = True
+    after_inbound_stored: Callable[[], None] = lambda: None  # a hook for the crash tests
     team_url: Callable[[], str] = lambda: ""  # the workspace's URL, for links to threads
 
     def modal_limits(self) -> dict[str, object]:

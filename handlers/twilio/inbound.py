@@ -108,6 +108,7 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
             return True
 
         if await run_in_threadpool(store):
+            deps.after_inbound_stored()
             try:
                 deps.work_queued()
             except Exception:  # the text is stored: never answer 5xx now

@@ -1,0 +1,92 @@
+"""`textbot serve` in a process of its own, as an operator runs it, for tests that need
+several processes or must kill one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.fakes.servers import bind_loopback
+from tests.fakes.slack import BOT_TOKEN, FakeSlack
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.slack_driver import SIGNING_SECRET, wait_until
+
+
+def clean_environment(**values: str) -> dict[str, str]:
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "TWILIO_", "PUBLIC_URL", "DATABASE_URL", "TEXTBOT_CRASH"))
+    }
+    return {**keep, "PYTHONUNBUFFERED": "1", **values}
+
+
+def textbot_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", *args]
+
+
+class BotProcess:
+    """A serving bot talking to the loopback fakes; `crash_at` arms a fault point."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str,
+        fake_slack: FakeSlack,
+        fake_twilio: FakeTwilio | None,
+        *,
+        crash_at: str | None = None,
+        **settings: str,
+    ):
+        sock = bind_loopback()
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        values = {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake_slack.api_url,
+            "DATABASE_URL": database_url,
+            "DISPATCHER_POLL_SECONDS": "0.2",
+            **settings,
+        }
+        if fake_twilio is not None:
+            values |= {
+                "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "TWILIO_API_URL": fake_twilio.url,
+                "PUBLIC_URL": self.url,
+            }
+        if crash_at:
+            values["TEXTBOT_CRASH_AT"] = crash_at
+        self.log = workdir / f"bot-{self.port}.log"
+        self._log_file = self.log.open("w")
+        self.process = subprocess.Popen(
+            textbot_command("serve", "--port", str(self.port), "--host", "127.0.0.1"),
+            cwd=workdir,
+            env=clean_environment(**values),
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._healthy, timeout=30, what=f"the bot on {self.port} to serve")
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"serve exited early:\n{self.log.read_text()}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_killed(self, timeout: float = 15) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self._log_file.close()

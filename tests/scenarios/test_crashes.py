@@ -1,0 +1,99 @@
+"""Nothing lost, nothing doubled: the bot is killed (SIGKILL, as kill -9) at chosen points,
+then started again; every text is sent once and shown in Slack once."""
+
+from __future__ import annotations
+
+import signal
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from bot.db import create_db_engine
+from models.tables import Conversation, Delivery, DeliveryStatus
+from tests.factories import make_line
+from tests.fakes.slack import FakeSlack
+from tests.fakes.twilio import FakeTwilio, TwilioDriver
+from tests.processes import BotProcess
+from tests.slack_driver import SlackDriver, wait_until
+
+ALICE = "U0ALICE"
+SALES = "+12025550100"
+JANE = "+12025550123"
+CHANNEL = "C0SALES"
+
+
+@pytest.fixture
+def engine(database_url: str):
+    engine = create_db_engine(database_url)
+    with Session(engine) as session, session.begin():
+        make_line(session, number=SALES, channel_id=CHANNEL, grants=(ALICE,))
+    yield engine
+    engine.dispose()
+
+
+def _deliveries(engine) -> list[Delivery]:
+    with Session(engine) as session:
+        return list(session.exec(select(Delivery)).all())
+
+
+def _thread_posts(engine, fake_slack: FakeSlack) -> list:
+    with Session(engine) as session:
+        conversation = session.exec(select(Conversation)).first()
+    if conversation is None or conversation.slack_thread_ts is None:
+        return []
+    return fake_slack.thread(CHANNEL, conversation.slack_thread_ts)
+
+
+@pytest.mark.parametrize("point", ["after_claim", "after_send"])
+def test_a_crash_around_the_send_still_texts_exactly_once(
+    point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    doomed = BotProcess(tmp_path, database_url, fake_slack, fake_twilio, crash_at=point)
+    SlackDriver(doomed.url, fake_slack).slash("Sales 2025550123 Your table is ready", user=ALICE)
+    assert doomed.wait_killed() == -signal.SIGKILL
+    doomed.stop()
+    assert len(fake_twilio.sent_to(JANE)) == (1 if point == "after_send" else 0)
+    assert [d.status for d in _deliveries(engine)] == [DeliveryStatus.SENDING]
+
+    restarted = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, RECONCILE_AFTER_SECONDS="1"
+    )
+    try:
+        wait_until(lambda: _deliveries(engine)[0].provider_sid, timeout=20, what="the send settled")
+        sms = fake_twilio.sent_to(JANE)
+        assert [m.body for m in sms] == ["Your table is ready"]  # once, whatever the crash
+        assert _deliveries(engine)[0].provider_sid == sms[0].sid
+        posts = wait_until(lambda: _thread_posts(engine, fake_slack), what="the thread")
+        assert [p.text for p in posts] == ["Your table is ready"]
+        assert len(fake_slack.top_level(CHANNEL)) == 1
+    finally:
+        restarted.stop()
+
+
+def test_a_crash_after_an_inbound_text_is_stored_still_shows_it_once(
+    tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    doomed = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, crash_at="after_inbound_store"
+    )
+    with pytest.raises(httpx.HTTPError):  # the process dies before it answers
+        TwilioDriver(doomed.url).text(
+            from_=JANE, to=SALES, body="Are you open today?", sid="SM" + "c" * 32
+        )
+    assert doomed.wait_killed() == -signal.SIGKILL
+    doomed.stop()
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+    restarted = BotProcess(tmp_path, database_url, fake_slack, fake_twilio)
+    try:
+        posts = wait_until(lambda: _thread_posts(engine, fake_slack), what="the text in Slack")
+        # Twilio would not redeliver; if it did, the MessageSid keeps it single.
+        TwilioDriver(restarted.url).text(
+            from_=JANE, to=SALES, body="Are you open today?", sid="SM" + "c" * 32
+        )
+        wait_until(lambda: len(fake_slack.calls_to("chat.postMessage")) >= 2, what="posts")
+        assert [p.text for p in _thread_posts(engine, fake_slack)] == ["Are you open today?"]
+        assert len(fake_slack.top_level(CHANNEL)) == 1 and posts
+    finally:
+        restarted.stop()
