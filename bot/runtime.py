@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.db import Database
 from bot.dispatcher import Dispatcher
@@ -20,6 +20,7 @@ from bot.workers import WorkerLoop
 from handlers import texts
 from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups
+from handlers.twilio.inbound import store_inbound_text
 from models.conversations import add_notice, close_idle_conversations
 from models.tables import Line
 from models.types import utcnow
@@ -97,6 +98,14 @@ class Runtime:
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.add_job(
+            self.reconcile_inbound,
+            "interval",
+            seconds=settings.inbound_reconcile_seconds,
+            id="inbound-reconcile",
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
             self.close_idle_conversations, "interval", minutes=5, id="auto-close", coalesce=True
         )
         self.scheduler.add_job(
@@ -134,6 +143,34 @@ class Runtime:
         if closed:
             self.wake_mirror()
         return len(closed)
+
+    def reconcile_inbound(self) -> int:
+        """Import, once and in order, texts Twilio received that the webhook never brought."""
+        since = utcnow() - timedelta(hours=self.settings.inbound_lookback_hours)
+        with self.database.read_session() as session:
+            lines = list(session.exec(select(Line).where(col(Line.active).is_(True))).all())
+        imported = 0
+        for line in lines:
+            try:
+                texts_received = self.gateway.list_received(to=line.number, since=since)
+            except Exception:
+                logger.exception("could not list texts received by %s", line.number)
+                continue
+            for text in texts_received:
+                with self.database.session() as session, session.begin():
+                    if store_inbound_text(
+                        session,
+                        self.deps,
+                        line=line,
+                        sid=text.sid,
+                        sender=text.sender,
+                        body=text.body,
+                    ):
+                        imported += 1
+                        logger.warning("imported text %s that the webhook missed", text.sid)
+        if imported:
+            self.wake_workers()
+        return imported
 
     def start(self) -> None:
         self.dispatcher_loop.start()

@@ -21,6 +21,15 @@ TWILIO_API_HOST = "https://api.twilio.com"
 
 
 @dataclass(frozen=True)
+class ReceivedText:
+    sid: str
+    sender: str
+    to: str
+    body: str
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Accepted:
     sid: str
     status: str
@@ -134,3 +143,20 @@ class TwilioGateway:
         )
         response.raise_for_status()
         return response.content, response.headers.get("Content-Type", "")
+
+    def list_received(self, *, to: str, since: datetime, limit: int = 200) -> list[ReceivedText]:
+        """Texts the account received at `to` since `since`, oldest first."""
+        received = [
+            ReceivedText(
+                sid=str(m.sid),
+                sender=str(m.from_),
+                to=str(m.to),
+                body=str(m.body or ""),
+                sent_at=m.date_sent or m.date_created,
+            )
+            for m in self.client.messages.list(to=to, date_sent_after=since, limit=limit)
+            if str(m.direction or "").startswith("inbound")
+        ]
+        # Twilio lists newest first, with times to the second: reverse, then sort stably.
+        received.reverse()
+        return sorted(received, key=lambda r: r.sent_at or since)

@@ -41,6 +41,7 @@ class SimulatedMessage:
     status_callback: str | None
     date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
     error_code: int | None = None
+    direction: str = "outbound-api"
 
     def resource(self, account_sid: str) -> dict[str, object]:
         created = format_datetime(self.date_created)
@@ -51,8 +52,8 @@ class SimulatedMessage:
             "body": self.body,
             "date_created": created,
             "date_updated": created,
-            "date_sent": None,
-            "direction": "outbound-api",
+            "date_sent": created if self.direction == "inbound" else None,
+            "direction": self.direction,
             "error_code": self.error_code,
             "error_message": None,
             "from": self.from_,
@@ -117,7 +118,24 @@ class SimulatedCarrier:
 
     def sent_to(self, to: str) -> list[SimulatedMessage]:
         with self._lock:
-            return [m for m in self.messages if m.to == to]
+            return [m for m in self.messages if m.to == to and m.direction != "inbound"]
+
+    def receive(self, *, sender: str, to: str, body: str) -> SimulatedMessage:
+        """A text from a phone to one of the account's numbers (as the account's message
+        log would show it; delivering the webhook is up to the caller)."""
+        message = SimulatedMessage(
+            sid="SM" + secrets.token_hex(16),
+            to=to,
+            from_=sender,
+            messaging_service_sid=None,
+            body=body,
+            status="received",
+            status_callback=None,
+            direction="inbound",
+        )
+        with self._lock:
+            self.messages.append(message)
+        return message
 
     def _authorized(self, request: Request) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from models.inbound import receive_text
 from models.lines import find_line_for_inbound
 from models.optouts import Keyword
 from models.phone import try_parse_phone
+from models.tables import Line
 
 logger = logging.getLogger(__name__)
 
@@ -65,47 +67,16 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
                         to,
                     )
                     return False
-                received = receive_text(
-                    session=session,
+                return store_inbound_text(
+                    session,
+                    deps,
                     line=line,
-                    from_phone=try_parse_phone(sender, region=deps.default_region) or sender,
+                    sid=sid,
+                    sender=sender,
                     body=str(form.get("Body") or ""),
-                    provider_sid=sid,
                     media=_media(form),
                     opt_out_type=str(form.get("OptOutType") or "") or None,
-                    cancel_scheduled_on_reply=deps.cancel_scheduled_on_reply,
                 )
-                if received is None:
-                    logger.info("inbound text %s seen before; ignored", sid)
-                    return False
-                who = contact_label(received.contact)
-                if received.other_open_conversations:
-                    add_notice(
-                        session=session,
-                        conversation=received.conversation,
-                        text=texts.ROUTED_NOTICE.format(
-                            who=who, others=received.other_open_conversations, line=line.name
-                        ),
-                    )
-                if received.canceled_scheduled:
-                    add_notice(
-                        session=session,
-                        conversation=received.conversation,
-                        text=texts.SCHEDULED_CANCELED_BY_REPLY.format(who=who),
-                    )
-                notice = _keyword_notice(received.keyword, received.opt_out_changed)
-                if notice:
-                    add_notice(
-                        session=session,
-                        conversation=received.conversation,
-                        text=notice.format(
-                            who=who, line=line.name, keyword=received.message.body.strip()
-                        ),
-                    )
-                logger.info(
-                    "inbound text %s stored in conversation %s", sid, received.conversation.id
-                )
-            return True
 
         if await run_in_threadpool(store):
             deps.after_inbound_stored()
@@ -116,6 +87,54 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return [Route("/twilio/messages", handle_inbound_sms, methods=["POST"])]
+
+
+def store_inbound_text(
+    session: Session,
+    deps: HandlerDeps,
+    *,
+    line: Line,
+    sid: str,
+    sender: str,
+    body: str,
+    media: list[dict[str, str]] | None = None,
+    opt_out_type: str | None = None,
+) -> bool:
+    """Store an inbound text in its conversation, with the notices it calls for (opt-out,
+    routing, canceled schedules); False if this MessageSid was stored before. Used by the
+    webhook and by the reconciliation that imports texts the webhook missed."""
+    received = receive_text(
+        session=session,
+        line=line,
+        from_phone=try_parse_phone(sender, region=deps.default_region) or sender,
+        body=body,
+        provider_sid=sid,
+        media=media,
+        opt_out_type=opt_out_type,
+        cancel_scheduled_on_reply=deps.cancel_scheduled_on_reply,
+    )
+    if received is None:
+        logger.info("inbound text %s seen before; ignored", sid)
+        return False
+    who = contact_label(received.contact)
+    notices = []
+    if received.other_open_conversations:
+        notices.append(
+            texts.ROUTED_NOTICE.format(
+                who=who, others=received.other_open_conversations, line=line.name
+            )
+        )
+    if received.canceled_scheduled:
+        notices.append(texts.SCHEDULED_CANCELED_BY_REPLY.format(who=who))
+    keyword_notice = _keyword_notice(received.keyword, received.opt_out_changed)
+    if keyword_notice:
+        notices.append(
+            keyword_notice.format(who=who, line=line.name, keyword=received.message.body.strip())
+        )
+    for notice in notices:
+        add_notice(session=session, conversation=received.conversation, text=notice)
+    logger.info("inbound text %s stored in conversation %s", sid, received.conversation.id)
+    return True
 
 
 def _keyword_notice(keyword: Keyword | None, changed: bool) -> str | None:

@@ -564,3 +564,23 @@ def test_the_opt_out_footer_rides_on_the_first_text_only(bot: Bot, line: Line) -
         "Welcome!\n\nReply STOP to opt out",
         "Second text",
     ]
+
+
+def test_texts_the_webhook_missed_are_imported_once_in_order(bot: Bot, line: Line) -> None:
+    first = bot.fake_twilio.receive(sender=NEW, to=SALES, body="Hello? (sent while you were down)")
+    time.sleep(0.01)
+    bot.fake_twilio.receive(sender=NEW, to=SALES, body="Anyone there?")
+    bot.fake_twilio.receive(sender=NEW, to="+12025550199", body="not one of our lines")
+    assert bot.runtime.reconcile_inbound() == 2
+    assert bot.runtime.reconcile_inbound() == 0
+    # The webhook arriving late for one of them changes nothing either.
+    bot.twilio.text(from_=NEW, to=SALES, body=first.body, sid=first.sid)
+    posts = _thread(bot, 2)
+    time.sleep(0.5)
+    assert [
+        p.text for p in bot.fake_slack.thread(CHANNEL, _conversations(bot)[0].slack_thread_ts)
+    ] == [
+        "Hello? (sent while you were down)",
+        "Anyone there?",
+    ]
+    assert posts[0].username == "+1 202-555-0150"
