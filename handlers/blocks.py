@@ -209,6 +209,17 @@ def build_new_conversation_modal(
                 "hint": _plain("Leave empty to send now."),
                 "element": {"type": "datetimepicker", "action_id": ids.SEND_AT_ACTION},
             },
+            {
+                "type": "input",
+                "block_id": ids.QUIET_OK_BLOCK,
+                "label": _plain("Quiet hours"),
+                "optional": True,
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": ids.QUIET_OK_ACTION,
+                    "options": [_QUIET_OK_OPTION],
+                },
+            },
         ],
     }
 
@@ -322,6 +333,12 @@ def build_app_home(
             }
         )
     return {"type": "home", "blocks": blocks}
+
+
+_QUIET_OK_OPTION = {
+    "text": _plain("Send even if it is night for the recipient (9pm to 8am their time)"),
+    "value": "yes",
+}
 
 
 def build_queued_confirmation(*, line: Line, text: str) -> dict[str, Any]:

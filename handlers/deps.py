@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from models.types import utcnow
 
-@dataclass(frozen=True)
+
+@dataclass
 class HandlerDeps:
     new_session: Callable[[], Session]
     new_read_session: Callable[[], Session]
@@ -23,6 +25,7 @@ class HandlerDeps:
     group_size: tuple[int, int] = (2, 9)
     cancel_scheduled_on_reply: bool = True
     after_inbound_stored: Callable[[], None] = lambda: None  # a hook for the crash tests
+    clock: Callable[[], datetime] = utcnow  # what time it is (tests may set the clock)
     team_url: Callable[[], str] = lambda: ""  # the workspace's URL, for links to threads
 
     def modal_limits(self) -> dict[str, object]:

@@ -92,6 +92,10 @@ AUTO_CLOSED = (
     ":zzz: Closed automatically after {days} day(s) without texts. A text from the contact, "
     "or a reply here, reopens it."
 )
+QUIET_HOURS = (
+    "It would be {local} for {who}: quiet hours (9pm to 8am their time). Schedule it with "
+    "Send later (from {when}), or tick “Send even if it is night” below."
+)
 BAD_TIME = "That is not a time I can read. Pick one with the date and time pickers."
 SCHEDULED_CANCELED_BY_REPLY = (
     ":no_entry_sign: {who} texted in before the scheduled text left, so it was canceled. "

@@ -95,9 +95,11 @@ def submission_payload(
     recipient: str | None,
     message: str | None,
     view_id: str | None = None,
+    quiet_ok: bool = True,
 ) -> dict[str, Any]:
     """A view_submission of the new-conversation modal with these values (as a crafted
-    client could send them)."""
+    client could send them). Quiet hours are waived unless a test asks (quiet_ok=False),
+    so that tests pass at any hour; their own test sets the clock."""
     values = {
         ids.LINE_BLOCK: {
             ids.LINE_ACTION: {"type": "static_select", "selected_option": _selected(line_id)}
@@ -109,6 +111,12 @@ def submission_payload(
             }
         },
         ids.MESSAGE_BLOCK: {ids.MESSAGE_ACTION: {"type": "plain_text_input", "value": message}},
+        ids.QUIET_OK_BLOCK: {
+            ids.QUIET_OK_ACTION: {
+                "type": "checkboxes",
+                "selected_options": [{"value": "yes"}] if quiet_ok else [],
+            }
+        },
     }
     trigger = trigger_id()
     return {

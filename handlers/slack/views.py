@@ -35,6 +35,7 @@ from models.inbound import take_idempotency_key
 from models.merge_fields import DEFAULT_FALLBACK
 from models.optouts import find_opted_out
 from models.phone import InvalidPhoneNumber, format_phone, parse_phone
+from models.quiet_hours import quiet_time
 from models.scheduling import InvalidSendTime, check_send_time
 from models.tables import Contact, Conversation, Line, SavedReply
 
@@ -49,6 +50,7 @@ class NewConversationForm:
     message: str | None
     saved_reply_id: str | None = None
     send_at: int | None = None
+    quiet_ok: bool = False
 
     @classmethod
     def from_view(cls, view: dict[str, Any]) -> NewConversationForm:
@@ -73,6 +75,7 @@ class NewConversationForm:
                 state(ids.SAVED_REPLY_BLOCK, ids.SAVED_REPLY_ACTION).get("selected_option") or {}
             ).get("value"),
             send_at=state(ids.SEND_AT_BLOCK, ids.SEND_AT_ACTION).get("selected_date_time"),
+            quiet_ok=bool(state(ids.QUIET_OK_BLOCK, ids.QUIET_OK_ACTION).get("selected_options")),
         )
 
     @property
@@ -161,7 +164,9 @@ def _check_form(
     send_at = None
     if form.send_at:
         try:
-            send_at = check_send_time(datetime.fromtimestamp(int(form.send_at), UTC))
+            send_at = check_send_time(
+                datetime.fromtimestamp(int(form.send_at), UTC), now=deps.clock()
+            )
         except (InvalidSendTime, ValueError, OverflowError) as exc:
             errors[ids.SEND_AT_BLOCK] = (
                 str(exc) if isinstance(exc, InvalidSendTime) else texts.BAD_TIME
@@ -202,6 +207,10 @@ def _check_form(
     textable = len(recipients) - (len(skipped) if form.kind == ids.KIND_GROUP else 0)
     if textable < 1:
         return {form.recipients_block: texts.NOBODY_TO_TEXT}
+    if not form.quiet_ok:
+        night = _in_quiet_hours(recipients, send_at or deps.clock())
+        if night:
+            return {ids.SEND_AT_BLOCK: night}
     return CheckedForm(
         line=line,
         text=text,
@@ -210,6 +219,20 @@ def _check_form(
         merge_fallback=reply.fallback_name if reply else DEFAULT_FALLBACK,
         send_at=send_at,
     )
+
+
+def _in_quiet_hours(recipients: list[Recipient], at: datetime) -> str | None:
+    """Why the text would arrive at night for someone, or None."""
+    for recipient in recipients:
+        phone = recipient.contact.phone if recipient.contact else recipient.new_phone or ""
+        quiet = quiet_time(phone, at)
+        if quiet is not None:
+            return texts.QUIET_HOURS.format(
+                who=recipient.label,
+                local=f"{quiet.local:%H:%M} ({quiet.local.tzname()})",
+                when=f"{quiet.next_allowed.astimezone(quiet.local.tzinfo):%a %H:%M} their time",
+            )
+    return None
 
 
 def _chosen_reply(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -173,3 +173,45 @@ def test_an_idle_conversation_closes_itself_and_says_so(bot: Bot, line: Line) ->
     assert "Closed automatically after 7 day(s) without texts" in posts[1].text
     bot.twilio.text(from_=JANE, to=SALES, body="Back again")
     wait_until(lambda: ids.CLOSE_CONVERSATION_ACTION in parent.all_text, what="reopened by a text")
+
+
+def test_quiet_hours_are_flagged_with_the_recipients_local_time(bot: Bot, line: Line) -> None:
+    late_evening = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 23:00 in Washington, DC
+    bot.runtime.deps.clock = lambda: late_evening
+    with bot.session() as session:
+        jane = session.exec(select(Contact).where(Contact.phone == JANE)).one()
+    view = {"type": "modal", "callback_id": ids.NEW_CONVERSATION_VIEW, "blocks": []}
+
+    def submit(**options):
+        payload = submission_payload(
+            view,
+            user=ALICE,
+            line_id=str(line.id),
+            recipient=f"contact:{jane.id}",
+            message="Late news",
+            **options,
+        )
+        return payload
+
+    flagged = bot.slack.interact(submit(quiet_ok=False)).json()
+    assert flagged == {
+        "response_action": "errors",
+        "errors": {
+            ids.SEND_AT_BLOCK: "It would be 23:00 (EST) for Jane Doe (+1 202-555-0123): quiet "
+            "hours (9pm to 8am their time). Schedule it with Send later (from Wed 08:00 their "
+            "time), or tick “Send even if it is night” below."
+        },
+    }
+    # Scheduled for 8:00 their time: accepted.
+    morning = submit(quiet_ok=False)
+    morning["view"]["state"]["values"][ids.SEND_AT_BLOCK] = {
+        ids.SEND_AT_ACTION: {
+            "type": "datetimepicker",
+            "selected_date_time": int(late_evening.timestamp()) + 9 * 3600,
+        }
+    }
+    assert bot.slack.interact(morning).json()["response_action"] == "update"
+    # Or sent anyway.
+    assert bot.slack.interact(submit(quiet_ok=True)).json()["response_action"] == "update"
+    sms = wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the text sent anyway")
+    assert [m.body for m in sms] == ["Late news"]

@@ -42,3 +42,20 @@ def test_bad_numbers_are_refused_with_their_reason(text: str, reason: str) -> No
 def test_display_and_search_forms() -> None:
     assert format_phone("+12025550123") == "+1 202-555-0123"
     assert number_search_terms("+12025550123") == ["12025550123", "2025550123"]
+
+
+def test_quiet_hours_follow_the_recipients_time_zone() -> None:
+    from datetime import UTC, datetime
+
+    from models.quiet_hours import quiet_time
+
+    night_in_dc = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 23:00 EST, 20:00 PST
+    quiet = quiet_time("+12025550123", night_in_dc)
+    assert quiet is not None and quiet.local.hour == 23
+    assert quiet.next_allowed == datetime(2026, 11, 25, 13, 0, tzinfo=UTC)  # 8:00 EST
+    assert quiet_time("+14155550123", night_in_dc) is None  # still 20:00 in San Francisco
+    early = datetime(2026, 11, 25, 11, 30, tzinfo=UTC)  # 06:30 EST
+    assert quiet_time("+12025550123", early).next_allowed == datetime(
+        2026, 11, 25, 13, 0, tzinfo=UTC
+    )
+    assert quiet_time("+12025550123", datetime(2026, 11, 25, 15, 0, tzinfo=UTC)) is None
