@@ -231,6 +231,15 @@ def lines_configure(
     auto_close_days: Annotated[
         float | None, typer.Option(help="Close conversations idle this many days (0: never).")
     ] = None,
+    away_message: Annotated[
+        str | None, typer.Option(help='Texted back outside business hours ("" turns it off).')
+    ] = None,
+    business_hours: Annotated[
+        str | None, typer.Option(help="Opening hours in the line's time zone, e.g. 09:00-17:00.")
+    ] = None,
+    time_zone: Annotated[
+        str | None, typer.Option(help="The line's time zone, e.g. America/New_York.")
+    ] = None,
 ) -> None:
     """Change a line's reply delay, send rate or opt-out footer."""
     config = settings()
@@ -240,7 +249,11 @@ def lines_configure(
             "reply_delay_seconds": reply_delay,
             "sends_per_second": rate,
             "auto_close_days": auto_close_days,
+            "business_hours": business_hours,
+            "time_zone": time_zone,
         }
+        if away_message is not None:
+            changes["away_message"] = away_message
         if footer is not None or no_footer:
             changes["opt_out_footer"] = None if no_footer else footer
         try:

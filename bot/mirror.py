@@ -58,7 +58,6 @@ from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 ERROR_PAUSE = timedelta(seconds=5)
 
 
@@ -70,10 +69,12 @@ class SlackMirror:
         client: WebClient,
         fetch_media: Callable[[str], tuple[bytes, str]],
         concurrency: int = 4,
+        lease: timedelta = timedelta(seconds=60),
     ):
         self.database = database
         self.client = client
         self.fetch_media = fetch_media
+        self.lease = lease
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mirror")
 
     def step(self) -> float | None:
@@ -134,7 +135,7 @@ class SlackMirror:
     def _mirror_claimed(self, conversation_id: int) -> bool:
         with self.database.session() as session, session.begin():
             seq = claim_conversation_for_mirror(
-                session=session, conversation_id=conversation_id, now=utcnow(), lease=LEASE
+                session=session, conversation_id=conversation_id, now=utcnow(), lease=self.lease
             )
         if seq is None:
             return False

@@ -82,7 +82,10 @@ class Runtime:
             unconfirmed_after=timedelta(seconds=settings.reconcile_after_seconds),
         )
         self.mirror = SlackMirror(
-            database=self.database, client=self.slack_client, fetch_media=self.gateway.fetch_media
+            database=self.database,
+            client=self.slack_client,
+            fetch_media=self.gateway.fetch_media,
+            lease=timedelta(seconds=settings.mirror_lease_seconds),
         )
         poll = settings.dispatcher_poll_seconds
         self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)

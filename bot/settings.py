@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # A send claimed this long ago with no outcome (its process died, or no answer came)
     # is settled by asking Twilio whether it has the message before sending again.
     reconcile_after_seconds: float = 60.0
+    # How long a process may hold a conversation's Slack work before another takes it over
+    # (after a crash, the thread catches up once this has passed).
+    mirror_lease_seconds: float = 60.0
     # Texts the webhook missed (e.g. while the bot was down) are imported from Twilio's log:
     # at start, then this often, looking back this far.
     inbound_reconcile_seconds: float = 300.0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
+from datetime import time
 
 from sqlmodel import Session, col, select
 
@@ -73,6 +75,9 @@ def configure_line(
     sends_per_second: float | None = None,
     opt_out_footer: str | object | None = _UNSET,
     auto_close_days: float | None = None,
+    away_message: str | object | None = _UNSET,
+    business_hours: str | None = None,
+    time_zone: str | None = None,
 ) -> Line:
     """Change a line's settings; raises LineError for values out of range."""
     if reply_delay_seconds is not None:
@@ -87,6 +92,13 @@ def configure_line(
         if not 0 <= auto_close_days <= 365:
             raise LineError("Auto-close must be between 0 (never) and 365 days.")
         line.auto_close_days = auto_close_days
+    if away_message is not _UNSET:
+        line.away_message = " ".join(str(away_message or "").split()) or None
+    if business_hours is not None:
+        parse_business_hours(business_hours)
+        line.business_hours = business_hours.replace(" ", "")
+    if time_zone is not None:
+        line.time_zone = check_time_zone(time_zone)
     if opt_out_footer is not _UNSET:
         footer = " ".join(str(opt_out_footer or "").split()) or None
         if footer and len(footer) > 160:
@@ -95,3 +107,26 @@ def configure_line(
     session.add(line)
     session.flush()
     return line
+
+
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_business_hours(text: str) -> tuple[time, time]:
+    """'09:00-17:00' -> (9:00, 17:00); raises LineError."""
+    match = _HOURS.match(text)
+    if not match:
+        raise LineError(f"{text!r} is not business hours like 09:00-17:00.")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        return time(h1, m1), time(h2, m2)
+    except ValueError:
+        raise LineError(f"{text!r} is not business hours like 09:00-17:00.") from None
+
+
+def check_time_zone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise LineError(f"{name!r} is not a time zone, e.g. America/New_York.") from None
+    return name

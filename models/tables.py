@@ -76,6 +76,10 @@ class Line(SQLModel, table=True):
     reply_delay_seconds: float = 5.0
     # Open conversations with no text for this long are closed (0: never).
     auto_close_days: float = 7.0
+    # Away message: texted back to an inbound text outside business hours (in time_zone).
+    away_message: str | None = None
+    business_hours: str = "09:00-17:00"
+    time_zone: str = "America/New_York"
     # Added to the first text a contact receives from this line, e.g. "Reply STOP to opt out".
     opt_out_footer: str | None = None
     next_send_at: datetime | None = _timestamp(nullable=True)

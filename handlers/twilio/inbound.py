@@ -15,6 +15,7 @@ from handlers import texts
 from handlers.blocks import contact_label
 from handlers.deps import HandlerDeps
 from handlers.twilio.signature import TwilioSignature
+from models.away import queue_away_reply
 from models.conversations import add_notice
 from models.inbound import receive_text
 from models.lines import find_line_for_inbound
@@ -133,6 +134,14 @@ def store_inbound_text(
         )
     for notice in notices:
         add_notice(session=session, conversation=received.conversation, text=notice)
+    if received.keyword is None:
+        queue_away_reply(
+            session=session,
+            line=line,
+            conversation=received.conversation,
+            contact=received.contact,
+            now=deps.clock(),
+        )
     logger.info("inbound text %s stored in conversation %s", sid, received.conversation.id)
     return True
 

@@ -49,7 +49,9 @@ def _thread_posts(engine, fake_slack: FakeSlack) -> list:
 def test_a_crash_around_the_send_still_texts_exactly_once(
     point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
 ) -> None:
-    doomed = BotProcess(tmp_path, database_url, fake_slack, fake_twilio, crash_at=point)
+    doomed = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, crash_at=point, MIRROR_LEASE_SECONDS="2"
+    )
     SlackDriver(doomed.url, fake_slack).slash("Sales 2025550123 Your table is ready", user=ALICE)
     assert doomed.wait_killed() == -signal.SIGKILL
     doomed.stop()
@@ -60,11 +62,12 @@ def test_a_crash_around_the_send_still_texts_exactly_once(
         tmp_path, database_url, fake_slack, fake_twilio, RECONCILE_AFTER_SECONDS="1"
     )
     try:
-        wait_until(lambda: _deliveries(engine)[0].provider_sid, timeout=20, what="the send settled")
+        wait_until(lambda: _deliveries(engine)[0].provider_sid, timeout=30, what="the send settled")
         sms = fake_twilio.sent_to(JANE)
         assert [m.body for m in sms] == ["Your table is ready"]  # once, whatever the crash
         assert _deliveries(engine)[0].provider_sid == sms[0].sid
-        posts = wait_until(lambda: _thread_posts(engine, fake_slack), what="the thread")
+        # A Slack post the dead process had leased waits for its lease to run out.
+        posts = wait_until(lambda: _thread_posts(engine, fake_slack), timeout=30, what="the thread")
         assert [p.text for p in posts] == ["Your table is ready"]
         assert len(fake_slack.top_level(CHANNEL)) == 1
     finally:
@@ -87,7 +90,9 @@ def test_a_crash_after_an_inbound_text_is_stored_still_shows_it_once(
 
     restarted = BotProcess(tmp_path, database_url, fake_slack, fake_twilio)
     try:
-        posts = wait_until(lambda: _thread_posts(engine, fake_slack), what="the text in Slack")
+        posts = wait_until(
+            lambda: _thread_posts(engine, fake_slack), timeout=30, what="the text in Slack"
+        )
         # Twilio would not redeliver; if it did, the MessageSid keeps it single.
         TwilioDriver(restarted.url).text(
             from_=JANE, to=SALES, body="Are you open today?", sid="SM" + "c" * 32

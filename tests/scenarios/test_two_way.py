@@ -45,7 +45,9 @@ def _conversations(bot: Bot) -> list[Conversation]:
         return list(session.exec(select(Conversation).order_by(Conversation.id)).all())
 
 
-def _thread(bot: Bot, count: int, *, conversation: int = 0) -> list[ChannelMessage]:
+def _thread(
+    bot: Bot, count: int, *, conversation: int = 0, timeout: float = 10
+) -> list[ChannelMessage]:
     """The posts in a conversation's thread once there are at least `count`."""
 
     def ready():
@@ -55,7 +57,7 @@ def _thread(bot: Bot, count: int, *, conversation: int = 0) -> list[ChannelMessa
         posts = bot.fake_slack.thread(CHANNEL, conversations[conversation].slack_thread_ts)
         return posts if len(posts) >= count else None
 
-    return wait_until(ready, what=f"{count} posts in the thread")
+    return wait_until(ready, timeout=timeout, what=f"{count} posts in the thread")
 
 
 def _start_with_jane(bot: Bot, line: Line, text: str = "Hi Jane") -> Conversation:
@@ -584,3 +586,27 @@ def test_texts_the_webhook_missed_are_imported_once_in_order(bot: Bot, line: Lin
         "Anyone there?",
     ]
     assert posts[0].username == "+1 202-555-0150"
+
+
+def test_an_after_hours_text_gets_the_away_message_once_a_day(bot: Bot, line: Line) -> None:
+    from datetime import UTC, datetime
+
+    with bot.session() as session, session.begin():
+        row = session.get_one(Line, line.id)
+        row.away_message = "We're closed; we'll reply from 9am."
+        row.business_hours, row.time_zone = "09:00-17:00", "America/New_York"
+    bot.runtime.deps.clock = lambda: datetime(2026, 11, 25, 23, 30, tzinfo=UTC)  # 18:30 in New York
+    bot.twilio.text(from_=JANE, to=SALES, body="Are you open?")
+    bot.twilio.text(from_=JANE, to=SALES, body="Hello??")
+    wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the away message")
+    time.sleep(0.5)
+    assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == [
+        "We're closed; we'll reply from 9am."
+    ]
+    posts = _thread(bot, 3, timeout=30)
+    assert "We're closed" in posts[1].text or "We're closed" in posts[2].text
+    bot.runtime.deps.clock = lambda: datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00: open
+    bot.twilio.text(from_=JANE, to=SALES, body="Morning!")
+    _thread(bot, 4)
+    time.sleep(0.3)
+    assert len(bot.fake_twilio.sent_to(JANE)) == 1

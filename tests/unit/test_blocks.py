@@ -30,6 +30,7 @@ def test_the_modal_preselects_a_single_line_and_has_the_inputs() -> None:
         ids.RECIPIENT_BLOCK,
         ids.MESSAGE_BLOCK,
         ids.SEND_AT_BLOCK,
+        ids.QUIET_OK_BLOCK,
     ]
     line_select = _block(view, ids.LINE_BLOCK)["element"]
     assert line_select["initial_option"] == {
