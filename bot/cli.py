@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import logging
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -14,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bot.db import create_db_engine, current_revision, new_session, upgrade_database
+from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from models.access import InvalidPrincipal, grant_line, revoke_line
 from models.contacts import find_contact_by_phone, get_or_create_contact, rename_contact
@@ -94,9 +94,7 @@ def serve(
         config.check_for_serving()
     except SettingsError as exc:
         fail(str(exc), 2)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(config.log_format)
     engine = create_db_engine(config.database_url)
     try:
         revision = current_revision(engine)
@@ -240,6 +238,10 @@ def lines_configure(
     time_zone: Annotated[
         str | None, typer.Option(help="The line's time zone, e.g. America/New_York.")
     ] = None,
+    quiet_hours: Annotated[
+        str | None,
+        typer.Option(help="No texts between these hours, recipient's time, e.g. 21-8."),
+    ] = None,
 ) -> None:
     """Change a line's reply delay, send rate or opt-out footer."""
     config = settings()
@@ -254,6 +256,11 @@ def lines_configure(
         }
         if away_message is not None:
             changes["away_message"] = away_message
+        if quiet_hours is not None:
+            start, _, end = quiet_hours.partition("-")
+            if not (start.strip().isdigit() and end.strip().isdigit()):
+                fail(f"{quiet_hours!r} is not two hours like 21-8")
+            changes["quiet_hours"] = (int(start), int(end))
         if footer is not None or no_footer:
             changes["opt_out_footer"] = None if no_footer else footer
         try:

@@ -118,7 +118,13 @@ class Dispatcher:
             )
             return
         crash_point("after_send")
-        logger.info("delivery %s accepted as %s (%s)", delivery.id, accepted.sid, accepted.status)
+        logger.info(
+            "delivery %s accepted as %s (%s)",
+            delivery.id,
+            accepted.sid,
+            accepted.status,
+            extra={"delivery_id": delivery.id, "message_sid": accepted.sid},
+        )
         with self.database.session() as session, session.begin():
             record_accepted(
                 session=session,
@@ -137,7 +143,11 @@ class Dispatcher:
             if failure.transient and delivery.attempts < self.max_attempts:
                 delay = backoff_seconds(delivery.attempts)
                 logger.warning(
-                    "delivery %s: %s; retrying in %.0fs", delivery.id, failure.text, delay
+                    "delivery %s: %s; retrying in %.0fs",
+                    delivery.id,
+                    failure.text,
+                    delay,
+                    extra={"delivery_id": delivery.id, "error_code": failure.code},
                 )
                 record_retry(
                     session=session,
@@ -149,7 +159,12 @@ class Dispatcher:
             else:
                 if failure.transient:
                     failure.text = f"gave up after {delivery.attempts} attempts: {failure.text}"
-                logger.warning("delivery %s failed: %s", delivery.id, failure.text)
+                logger.warning(
+                    "delivery %s failed: %s",
+                    delivery.id,
+                    failure.text,
+                    extra={"delivery_id": delivery.id, "error_code": failure.code},
+                )
                 record_failure(
                     session=session, delivery=row, error_text=failure.text, error_code=failure.code
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import Literal
 
 import phonenumbers
 from pydantic import ValidationError, field_validator
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
 
     public_url: str | None = None
     database_url: str = "sqlite:///textbot.db"
+    log_format: Literal["text", "json"] = "text"
     default_region: str = "US"
 
     # A thread reply starting with one of these (any case) is an internal note.

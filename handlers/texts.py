@@ -93,7 +93,7 @@ AUTO_CLOSED = (
     "or a reply here, reopens it."
 )
 QUIET_HOURS = (
-    "It would be {local} for {who}: quiet hours (9pm to 8am their time). Schedule it with "
+    "It would be {local} for {who}: quiet hours ({start} to {end} their time). Schedule it with "
     "Send later (from {when}), or tick “Send even if it is night” below."
 )
 BAD_TIME = "That is not a time I can read. Pick one with the date and time pickers."

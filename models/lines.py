@@ -78,6 +78,7 @@ def configure_line(
     away_message: str | object | None = _UNSET,
     business_hours: str | None = None,
     time_zone: str | None = None,
+    quiet_hours: tuple[int, int] | None = None,
 ) -> Line:
     """Change a line's settings; raises LineError for values out of range."""
     if reply_delay_seconds is not None:
@@ -99,6 +100,11 @@ def configure_line(
         line.business_hours = business_hours.replace(" ", "")
     if time_zone is not None:
         line.time_zone = check_time_zone(time_zone)
+    if quiet_hours is not None:
+        start, end = quiet_hours
+        if not (0 <= start <= 23 and 0 <= end <= 23):
+            raise LineError("Quiet hours are two hours of the day, 0 to 23.")
+        line.quiet_start_hour, line.quiet_end_hour = start, end
     if opt_out_footer is not _UNSET:
         footer = " ".join(str(opt_out_footer or "").split()) or None
         if footer and len(footer) > 160:

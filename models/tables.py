@@ -76,6 +76,9 @@ class Line(SQLModel, table=True):
     reply_delay_seconds: float = 5.0
     # Open conversations with no text for this long are closed (0: never).
     auto_close_days: float = 7.0
+    # Quiet hours in the recipient's local time: no texts from quiet_start to quiet_end.
+    quiet_start_hour: int = 21
+    quiet_end_hour: int = 8
     # Away message: texted back to an inbound text outside business hours (in time_zone).
     away_message: str | None = None
     business_hours: str = "09:00-17:00"

@@ -208,7 +208,7 @@ def _check_form(
     if textable < 1:
         return {form.recipients_block: texts.NOBODY_TO_TEXT}
     if not form.quiet_ok:
-        night = _in_quiet_hours(recipients, send_at or deps.clock())
+        night = _in_quiet_hours(recipients, send_at or deps.clock(), line)
         if night:
             return {ids.SEND_AT_BLOCK: night}
     return CheckedForm(
@@ -221,18 +221,24 @@ def _check_form(
     )
 
 
-def _in_quiet_hours(recipients: list[Recipient], at: datetime) -> str | None:
-    """Why the text would arrive at night for someone, or None."""
+def _in_quiet_hours(recipients: list[Recipient], at: datetime, line: Line) -> str | None:
+    """Why the text would arrive in someone's quiet hours (the line's), or None."""
     for recipient in recipients:
         phone = recipient.contact.phone if recipient.contact else recipient.new_phone or ""
-        quiet = quiet_time(phone, at)
+        quiet = quiet_time(phone, at, start=line.quiet_start_hour, end=line.quiet_end_hour)
         if quiet is not None:
             return texts.QUIET_HOURS.format(
+                start=_hour(line.quiet_start_hour),
+                end=_hour(line.quiet_end_hour),
                 who=recipient.label,
                 local=f"{quiet.local:%H:%M} ({quiet.local.tzname()})",
                 when=f"{quiet.next_allowed.astimezone(quiet.local.tzinfo):%a %H:%M} their time",
             )
     return None
+
+
+def _hour(hour: int) -> str:
+    return f"{hour % 12 or 12}{'am' if hour < 12 else 'pm'}"
 
 
 def _chosen_reply(
@@ -334,7 +340,11 @@ def _start_conversation(
         scheduled_for=checked.send_at,
     )
     logger.info(
-        "text queued: conversation=%s line=%s created=%s", conversation.id, line.id, created
+        "text queued: conversation=%s line=%s created=%s",
+        conversation.id,
+        line.id,
+        created,
+        extra={"conversation_id": conversation.id, "line_id": line.id},
     )
     if checked.send_at:
         when = slack_date(checked.send_at)

@@ -142,7 +142,12 @@ def store_inbound_text(
             contact=received.contact,
             now=deps.clock(),
         )
-    logger.info("inbound text %s stored in conversation %s", sid, received.conversation.id)
+    logger.info(
+        "inbound text %s stored in conversation %s",
+        sid,
+        received.conversation.id,
+        extra={"message_sid": sid, "conversation_id": received.conversation.id},
+    )
     return True
 
 

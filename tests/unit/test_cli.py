@@ -186,3 +186,37 @@ def test_audit_prints_line_and_access_changes(cli) -> None:
     ]
     group_manager = cli("lines", "grant", "2025550100", "S0TEAM", "--manager")
     assert group_manager.exit_code == 1 and "only users can manage a line" in group_manager.output
+
+
+def test_lines_configure_away_message_and_quiet_hours(cli, session) -> None:
+    cli("lines", "add", "2025550100", "--name", "Sales", "--channel", "C0SALES")
+    result = cli(
+        "lines",
+        "configure",
+        "2025550100",
+        "--away-message",
+        "Closed now, back at 9",
+        "--business-hours",
+        "08:30-18:00",
+        "--time-zone",
+        "America/Chicago",
+        "--quiet-hours",
+        "20-9",
+    )
+    assert result.exit_code == 0, result.output
+    line = session.exec(select(Line)).one()
+    assert (line.away_message, line.business_hours, line.time_zone) == (
+        "Closed now, back at 9",
+        "08:30-18:00",
+        "America/Chicago",
+    )
+    assert (line.quiet_start_hour, line.quiet_end_hour) == (20, 9)
+    session.rollback()
+    for option, value, error in (
+        ("--business-hours", "9 to 5", "is not business hours like 09:00-17:00"),
+        ("--time-zone", "Mars/Olympus", "is not a time zone"),
+        ("--quiet-hours", "late", "is not two hours like 21-8"),
+        ("--quiet-hours", "25-8", "Quiet hours are two hours of the day"),
+    ):
+        bad = cli("lines", "configure", "2025550100", option, value)
+        assert bad.exit_code == 1 and error in bad.output, bad.output
