@@ -4,13 +4,17 @@ then started again; every text is sent once and shown in Slack once."""
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlmodel import Session, select
 
 from bot.db import create_db_engine
-from models.tables import Conversation, Delivery, DeliveryStatus
+from models.contacts import get_or_create_contact
+from models.conversations import open_or_reopen_conversation, send_text
+from models.tables import Conversation, Delivery, DeliveryStatus, Line
+from models.types import utcnow
 from tests.factories import make_line
 from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import FakeTwilio, TwilioDriver
@@ -102,3 +106,34 @@ def test_a_crash_after_an_inbound_text_is_stored_still_shows_it_once(
         assert len(fake_slack.top_level(CHANNEL)) == 1 and posts
     finally:
         restarted.stop()
+
+
+def test_a_scheduled_text_survives_a_restart_and_leaves_once(
+    tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    first = BotProcess(tmp_path, database_url, fake_slack, fake_twilio)
+    with Session(engine) as session, session.begin():
+        line = session.exec(select(Line)).one()
+        jane, _ = get_or_create_contact(session=session, team_id=line.team_id, phone=JANE)
+        conversation, _ = open_or_reopen_conversation(
+            session=session, line=line, contact=jane, user_id=ALICE
+        )
+        send_text(
+            session=session,
+            conversation=conversation,
+            line=line,
+            recipients=[jane],
+            body="See you at 5",
+            author_user_id=ALICE,
+            scheduled_for=utcnow() + timedelta(seconds=4),
+        )
+    first.stop()  # shut down before it is due
+    assert fake_twilio.sent_to(JANE) == []
+    second = BotProcess(tmp_path, database_url, fake_slack, fake_twilio)
+    try:
+        sms = wait_until(lambda: fake_twilio.sent_to(JANE), timeout=20, what="the scheduled text")
+        wait_until(lambda: _deliveries(engine)[0].provider_sid, what="recorded")
+        assert [m.body for m in sms] == ["See you at 5"]
+        assert sms[0].date_created >= _deliveries(engine)[0].next_attempt_at - timedelta(seconds=1)
+    finally:
+        second.stop()
