@@ -6,9 +6,9 @@ PORT ?= 3000
 .PHONY: run test lint format bench
 
 run: ## Install, bring the database up to date, serve the bot
-	$(UV) sync --frozen --quiet
-	$(UV) run --frozen textbot db upgrade
-	$(UV) run --frozen textbot serve --port $(PORT)
+	@$(UV) sync --frozen --quiet
+	@$(UV) run --frozen textbot db upgrade
+	@$(UV) run --frozen textbot serve --port $(PORT)
 
 test: ## Lint and run the whole test suite (SQLite, and PostgreSQL when it answers)
 	$(UV) sync --frozen --quiet

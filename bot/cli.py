@@ -14,7 +14,13 @@ from sqlmodel import Session
 
 from bot.db import create_db_engine, current_revision, new_session, upgrade_database
 from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import (
+    Settings,
+    SettingsError,
+    SlackNotSetUp,
+    first_run_guide,
+    load_settings,
+)
 from models.access import InvalidPrincipal, grant_line, revoke_line
 from models.contacts import find_contact_by_phone, get_or_create_contact, rename_contact
 from models.lines import (
@@ -92,6 +98,8 @@ def serve(
     config = settings()
     try:
         config.check_for_serving()
+    except SlackNotSetUp:
+        fail(first_run_guide(port=port, simulator=not config.uses_twilio), 2)
     except SettingsError as exc:
         fail(str(exc), 2)
     configure_logging(config.log_format)

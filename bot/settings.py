@@ -37,6 +37,32 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line an operator can act on."""
 
 
+class SlackNotSetUp(SettingsError):
+    """No Slack setting at all: a first run, which gets the set-up steps, not one line."""
+
+
+def first_run_guide(*, port: int, simulator: bool) -> str:
+    """The steps from nothing to a working /text, for someone who runs the bot first."""
+    try_it = (
+        f"     Texts go to a simulated phone: open http://127.0.0.1:{port}/phone to answer them."
+        if simulator
+        else "     Texts go out through your Twilio account."
+    )
+    return "\n".join(
+        [
+            "Slack is not set up yet. To try textbot in your workspace:",
+            "  1. Create the Slack app from manifest.yml: https://api.slack.com/apps >"
+            " Create New App > From a manifest, then install it to your workspace.",
+            "  2. Copy .env.example to .env and put in the app's two tokens:",
+            "       SLACK_BOT_TOKEN=xoxb-...  (OAuth & Permissions > Bot User OAuth Token)",
+            "       SLACK_APP_TOKEN=xapp-...  (Basic Information > App-Level Tokens,"
+            " scope connections:write)",
+            "  3. Run `make run` again. In Slack: textbot's Home tab > Add a line, then /text.",
+            try_it,
+        ]
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -127,6 +153,8 @@ class Settings(BaseSettings):
 
     def check_for_serving(self) -> None:
         """Raise SettingsError naming the first setting `textbot serve` cannot run without."""
+        if not (self.slack_bot_token or self.slack_app_token or self.slack_signing_secret):
+            raise SlackNotSetUp(_missing("slack_bot_token"))
         if not self.slack_bot_token:
             raise _missing("slack_bot_token")
         if not self.socket_mode and not self.slack_signing_secret:

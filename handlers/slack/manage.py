@@ -23,11 +23,12 @@ from handlers.blocks import (
     build_saved_replies_modal,
 )
 from handlers.deps import HandlerDeps
-from models.access import InvalidPrincipal
+from models.access import InvalidPrincipal, grant_line
 from models.lines import LineError
 from models.management import (
     LineChanges,
     add_line,
+    audit_grants,
     can_manage_line,
     change_line,
     find_manageable_lines,
@@ -191,13 +192,18 @@ def register(app: App, deps: HandlerDeps) -> None:
                 )
                 return
             try:
-                add_line(
+                line = add_line(
                     session=session,
                     team_id=team_id,
                     number=phone,
                     name=name,
                     channel_id=channel,
                     actor=user_id,
+                )
+                # Whoever adds a line can text from it straight away.
+                grant_line(session=session, line=line, principals=[user_id], granted_by=user_id)
+                audit_grants(
+                    session=session, line=line, principals=[user_id], actor=user_id, granted=True
                 )
             except LineError as exc:
                 session.rollback()

@@ -146,6 +146,7 @@ def test_an_admin_adds_a_line_grants_a_group_and_a_member_then_sees_it(
                     "type": "multi_static_select",
                     "selected_options": [{"value": TEAM}],
                 },
+                ids.LINE_USERS_BLOCK: {"type": "multi_users_select", "selected_users": [ADMIN]},
                 ids.LINE_MANAGERS_BLOCK: {"type": "multi_users_select", "selected_users": []},
             },
         ),
@@ -155,7 +156,9 @@ def test_an_admin_adds_a_line_grants_a_group_and_a_member_then_sees_it(
     assert [(e.actor, e.action) for e in _audit(bot)] == [
         (ADMIN, "line.add"),
         (ADMIN, "access.grant"),
+        (ADMIN, "access.grant"),
     ]
+    assert f"granted Support to {ADMIN}" in _audit(bot)[1].detail  # who adds a line may use it
     assert "granted Support to S0TEAM" in _audit(bot)[-1].detail
 
     view = bot.slack.open_modal(user=BOB)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, TEAM_ID, FakeSlack
 from tests.slack_driver import SIGNING_SECRET, SlackDriver, wait_until
 
 ALICE = "U0ALICE"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _command(*args: str) -> list[str]:
@@ -34,11 +36,38 @@ def _environment(tmp_path, **values: str) -> dict[str, str]:
     return {**keep, "PYTHONUNBUFFERED": "1", **values}
 
 
-def test_serve_without_a_token_says_which_setting_and_how_to_get_it(tmp_path) -> None:
+def test_the_bot_command_before_any_token_prints_the_set_up_steps(tmp_path) -> None:
+    """A newcomer runs the README's bot command first: a few lines of guidance, no traceback."""
+    port = bind_loopback().getsockname()[1]
+    # Empty values override any .env a developer keeps in the checkout.
+    unset = {name: "" for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        cwd=PROJECT_ROOT,
+        env=_environment(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'first.db'}", **unset),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    guide = result.stderr[result.stderr.index("textbot: Slack is not set up yet") :]
+    assert len(guide.strip().splitlines()) <= 10
+    for step in (
+        "Create the Slack app from manifest.yml",
+        "SLACK_BOT_TOKEN=xoxb-",
+        "SLACK_APP_TOKEN=xapp-",
+        "Run `make run` again",
+        f"http://127.0.0.1:{port}/phone",
+    ):
+        assert step in guide
+
+
+def test_serve_with_half_the_slack_settings_names_the_missing_one(tmp_path) -> None:
     result = subprocess.run(
         _command("serve"),
         cwd=tmp_path,
-        env=_environment(tmp_path),
+        env=_environment(tmp_path, SLACK_APP_TOKEN=APP_TOKEN),
         capture_output=True,
         text=True,
         timeout=60,
