@@ -7,8 +7,10 @@ from functools import cached_property
 from typing import Literal
 
 import phonenumbers
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.phone import parse_phone
 
 SLACK_APP_HELP = (
     "create the Slack app from manifest.yml (api.slack.com/apps > Create New App > From a "
@@ -103,6 +105,12 @@ class Settings(BaseSettings):
     inbound_reconcile_seconds: float = 300.0
     inbound_lookback_hours: float = 24.0
 
+    # The dev phone (only with no Twilio credentials): the page at /phone answers only on
+    # loopback unless this allows other machines, and texts to these numbers (a JSON list)
+    # fail as a landline does: undelivered, error 30006.
+    dev_phone_allow_remote: bool = False
+    dev_phone_landlines: tuple[str, ...] = ("+12025550199",)
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -134,6 +142,12 @@ class Settings(BaseSettings):
         if value and not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
             raise ValueError("must be AC followed by 32 hexadecimal characters")
         return value
+
+    @field_validator("dev_phone_landlines")
+    @classmethod
+    def _landlines_e164(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        region = info.data.get("default_region", "US")
+        return tuple(parse_phone(number, region=region) for number in value)
 
     @field_validator("default_region")
     @classmethod

@@ -1,8 +1,12 @@
 """A simulated carrier speaking the part of Twilio's Messages REST API the bot uses.
 
 With no Twilio credentials, the bot sends through the real twilio SDK to this API, served
-in its own process, so the path is the same as in production. The test suite's fake
-Twilio is this same class on a port of its own, with failures scripted by the tests.
+in its own process, so the path is the same as in production; the dev phone page shows
+what it carries and texts in through it. The test suite's fake Twilio is this same class
+on a port of its own, with failures scripted by the tests.
+
+Like Twilio's default handling, a phone that texts STOP to a number is refused texts from
+it (error 21610) until it texts START; texts to a landline end undelivered (error 30006).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -24,10 +28,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from models.error_codes import OPTED_OUT
+from models.optouts import Keyword, classify_keyword
 from models.phone import try_parse_phone
 
 SIMULATOR_ACCOUNT_SID = "AC" + "0" * 32
 API_PREFIX = "/2010-04-01/Accounts/{account_sid}"
+LANDLINE = 30006  # "Landline or unreachable carrier", reported with status undelivered
 
 
 @dataclass
@@ -42,6 +49,26 @@ class SimulatedMessage:
     date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
     error_code: int | None = None
     direction: str = "outbound-api"
+    # Bumped on every change, so a watcher can ask for what changed since it last looked.
+    revision: int = 0
+    # For a text from a phone: how the webhook answered (None until it did), and what went
+    # wrong handing it over, if anything.
+    webhook_status: int | None = None
+    webhook_problem: str | None = None
+
+    @property
+    def inbound(self) -> bool:
+        return self.direction == "inbound"
+
+    @property
+    def phone(self) -> str:
+        """The handset's number: who sent it, or who it is for."""
+        return (self.from_ or "") if self.inbound else self.to
+
+    @property
+    def line(self) -> str:
+        """The account's side: the number (or messaging service) it is from or to."""
+        return self.to if self.inbound else (self.from_ or self.messaging_service_sid or "")
 
     def resource(self, account_sid: str) -> dict[str, object]:
         created = format_datetime(self.date_created)
@@ -86,6 +113,10 @@ class SimulatedCarrier:
 
     `refuse(to, status, code, message)` scripts an error answer for a number; the status
     callbacks (sent, then delivered) are posted, signed, after `callback_delay` seconds.
+    `inbound_webhook` is the URL Twilio would post a phone's text to (the number's "A
+    message comes in" webhook); `reach` turns a public URL into the one this process posts
+    to (the signature is always for the public one, as Twilio signs what it is configured
+    with).
     """
 
     def __init__(
@@ -94,13 +125,22 @@ class SimulatedCarrier:
         account_sid: str = SIMULATOR_ACCOUNT_SID,
         auth_token: str | None = None,
         callback_delay: float | None = 0.2,
+        landlines: Iterable[str] = (),
+        inbound_webhook: str | None = None,
+        reach: Callable[[str], str] | None = None,
     ):
         self.account_sid = account_sid
         self.auth_token = auth_token or secrets.token_hex(16)
         self.callback_delay = callback_delay
+        self.landlines = frozenset(landlines)
+        self.inbound_webhook = inbound_webhook
+        self._reach = reach or (lambda url: url)
         self.messages: list[SimulatedMessage] = []
         self.requests: list[dict[str, str]] = []
         self._refusals: dict[str, list[tuple[int, int, str]]] = {}
+        # (phone, account number) pairs where the phone texted STOP and not START since.
+        self._opted_out: set[tuple[str, str]] = set()
+        self._revision = 0
         self._lock = threading.Lock()
         self.on_message: Callable[[SimulatedMessage], None] | None = None
         prefix = API_PREFIX
@@ -120,9 +160,21 @@ class SimulatedCarrier:
         with self._lock:
             return [m for m in self.messages if m.to == to and m.direction != "inbound"]
 
+    def opted_out(self, phone: str) -> list[str]:
+        """The account's numbers that `phone` has opted out of (texted STOP, not START)."""
+        with self._lock:
+            return sorted(number for who, number in self._opted_out if who == phone)
+
+    def changes_since(self, revision: int) -> tuple[list[SimulatedMessage], int]:
+        """Messages added or changed after `revision`, in the order they were made, and the
+        revision to ask from next time."""
+        with self._lock:
+            changed = [m for m in self.messages if m.revision > revision]
+            return changed, self._revision
+
     def receive(self, *, sender: str, to: str, body: str) -> SimulatedMessage:
         """A text from a phone to one of the account's numbers (as the account's message
-        log would show it; delivering the webhook is up to the caller)."""
+        log would show it; delivering the webhook is `deliver_inbound`'s job)."""
         message = SimulatedMessage(
             sid="SM" + secrets.token_hex(16),
             to=to,
@@ -133,9 +185,64 @@ class SimulatedCarrier:
             status_callback=None,
             direction="inbound",
         )
+        keyword = classify_keyword(body)
         with self._lock:
-            self.messages.append(message)
+            if keyword == Keyword.STOP:
+                self._opted_out.add((sender, to))
+            elif keyword == Keyword.START:
+                self._opted_out.discard((sender, to))
+            self._add(message)
         return message
+
+    def text_in(self, *, sender: str, to: str, body: str) -> SimulatedMessage:
+        """A phone texts one of the account's numbers: logged, then posted to the webhook."""
+        message = self.receive(sender=sender, to=to, body=body)
+        self.deliver_inbound(message)
+        return message
+
+    def deliver_inbound(self, message: SimulatedMessage) -> None:
+        """Post a received text to the inbound webhook, signed, as Twilio does; a failure is
+        noted on the message (the text stays in the log, where the bot's reconciliation
+        finds it)."""
+        answer: int | None = None
+        if not self.inbound_webhook:
+            problem: str | None = "no inbound webhook is configured"
+        else:
+            params = {
+                "MessageSid": message.sid,
+                "SmsSid": message.sid,
+                "SmsMessageSid": message.sid,
+                "AccountSid": self.account_sid,
+                "From": message.from_ or "",
+                "To": message.to,
+                "Body": message.body,
+                "NumMedia": "0",
+                "NumSegments": str(max(1, -(-len(message.body) // 160))),
+                "SmsStatus": "received",
+                "ApiVersion": "2010-04-01",
+            }
+            try:
+                response = self._post_signed(self.inbound_webhook, params)
+            except requests.RequestException as exc:
+                problem = f"could not reach the bot's webhook: {exc}"
+            else:
+                answer = response.status_code
+                problem = (
+                    None if response.ok else f"the bot answered {answer}: {response.text[:300]}"
+                )
+        with self._lock:
+            message.webhook_status, message.webhook_problem = answer, problem
+            self._touch(message)
+
+    def _add(self, message: SimulatedMessage) -> None:
+        """Log a new message; call with the lock held."""
+        self.messages.append(message)
+        self._touch(message)
+
+    def _touch(self, message: SimulatedMessage) -> None:
+        """Mark the message changed; call with the lock held."""
+        self._revision += 1
+        message.revision = self._revision
 
     def _authorized(self, request: Request) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -161,6 +268,10 @@ class SimulatedCarrier:
             return _error(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
             )
+        with self._lock:
+            unsubscribed = (to, params.get("From") or "") in self._opted_out
+        if unsubscribed:
+            return _error(400, OPTED_OUT, "Attempt to send to unsubscribed recipient")
         message = SimulatedMessage(
             sid="SM" + secrets.token_hex(16),
             to=to,
@@ -171,7 +282,7 @@ class SimulatedCarrier:
             status_callback=params.get("StatusCallback"),
         )
         with self._lock:
-            self.messages.append(message)
+            self._add(message)
         if self.on_message:
             self.on_message(message)
         if message.status_callback and self.callback_delay is not None:
@@ -214,9 +325,12 @@ class SimulatedCarrier:
         )
 
     def _report_progress(self, message: SimulatedMessage) -> None:
-        for status in ("sent", "delivered"):
+        final = ("undelivered", LANDLINE) if message.to in self.landlines else ("delivered", None)
+        for status, error_code in (("sent", None), final):
             time.sleep(self.callback_delay or 0)
-            message.status = status
+            with self._lock:
+                message.status, message.error_code = status, error_code
+                self._touch(message)
             self.post_status_callback(message)
 
     def post_status_callback(self, message: SimulatedMessage) -> None:
@@ -234,14 +348,12 @@ class SimulatedCarrier:
         }
         if message.error_code:
             params["ErrorCode"] = str(message.error_code)
-        signature = RequestValidator(self.auth_token).compute_signature(
-            message.status_callback, params
-        )
         # Like Twilio, a callback that cannot be delivered is not retried.
         with contextlib.suppress(requests.RequestException):
-            requests.post(
-                message.status_callback,
-                data=params,
-                headers={"X-Twilio-Signature": signature},
-                timeout=5,
-            )
+            self._post_signed(message.status_callback, params)
+
+    def _post_signed(self, url: str, params: dict[str, str]) -> requests.Response:
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        return requests.post(
+            self._reach(url), data=params, headers={"X-Twilio-Signature": signature}, timeout=10
+        )
