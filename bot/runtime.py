@@ -9,6 +9,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.dev_phone import DevPhone, DevPhoneLine
+from bot.dev_phone.app import PAGE_PATH as DEV_PHONE_PATH
 from bot.dispatcher import Dispatcher
 from bot.faults import crash_point
 from bot.mirror import SlackMirror
@@ -39,16 +41,27 @@ class Runtime:
         self.public_url = settings.public_url or local_url
         self.database = Database(settings.database_url)
 
+        self.simulator: SimulatedCarrier | None = None
+        self.dev_phone: DevPhone | None = None
         if settings.uses_twilio:
-            self.simulator = None
             account_sid = settings.twilio_account_sid or ""
             auth_token = settings.twilio_auth_token or ""
             api_url = settings.twilio_api_url
         else:
-            self.simulator = SimulatedCarrier()
+            self.simulator = self._build_simulator(local_url)
             account_sid, auth_token = self.simulator.account_sid, self.simulator.auth_token
             api_url = local_url + SIMULATOR_PATH
-            logger.warning("no Twilio credentials: texts go to the built-in SMS simulator")
+            self.dev_phone = DevPhone(
+                carrier=self.simulator,
+                lines=self.dev_phone_lines,
+                allow_remote=settings.dev_phone_allow_remote,
+                default_region=settings.default_region,
+            )
+            logger.warning(
+                "no Twilio credentials: texts go to the built-in SMS simulator; dev phone: %s%s",
+                local_url,
+                DEV_PHONE_PATH,
+            )
         self.twilio_auth_token = auth_token
         self.gateway = TwilioGateway(
             account_sid=account_sid,
@@ -118,6 +131,26 @@ class Runtime:
             id="usergroups",
             coalesce=True,
         )
+
+    def _build_simulator(self, local_url: str) -> SimulatedCarrier:
+        public_url = self.public_url
+
+        def reach(url: str) -> str:
+            # The carrier lives in this process: it reaches the bot's own webhooks over
+            # loopback, whatever PUBLIC_URL says, and signs them for PUBLIC_URL as Twilio does.
+            return local_url + url.removeprefix(public_url) if url.startswith(public_url) else url
+
+        return SimulatedCarrier(
+            landlines=self.settings.dev_phone_landlines,
+            inbound_webhook=f"{public_url}/twilio/messages",
+            reach=reach,
+        )
+
+    def dev_phone_lines(self) -> list[DevPhoneLine]:
+        """The lines a dev phone can text, read from the database."""
+        with self.database.read_session() as session:
+            rows = session.exec(select(Line).order_by(col(Line.name))).all()
+            return [DevPhoneLine(number=r.number, name=r.name, active=r.active) for r in rows]
 
     def wake_workers(self) -> None:
         self.dispatcher_loop.wake()

@@ -1,4 +1,5 @@
-"""The one ASGI app: Slack's /slack/events, the Twilio webhooks and /healthz."""
+"""The one ASGI app: Slack's /slack/events, the Twilio webhooks, /healthz and /metrics, and
+with no Twilio credentials the simulated carrier's API and the dev phone at /phone."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def create_asgi_app(runtime: Runtime, *, start_workers: bool = True) -> Starlett
     )
     if runtime.simulator is not None:
         routes.append(Mount(SIMULATOR_PATH, app=runtime.simulator.app))
+    if runtime.dev_phone is not None:
+        routes += runtime.dev_phone.routes()
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
