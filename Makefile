@@ -15,6 +15,7 @@ test: ## Lint and run the whole test suite (SQLite, and PostgreSQL when it answe
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
+	./scripts/ensure-chromium
 	$(UV) run --frozen pytest
 
 lint:
