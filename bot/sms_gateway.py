@@ -18,6 +18,8 @@ from models.error_codes import TRANSIENT_CODES, describe_error
 logger = logging.getLogger(__name__)
 
 TWILIO_API_HOST = "https://api.twilio.com"
+# The other Twilio host the bot calls (Messaging Services); TWILIO_API_URL stands in for both.
+TWILIO_HOSTS = (TWILIO_API_HOST, "https://messaging.twilio.com")
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,19 @@ class SendFailed(Exception):
 
 
 class _RedirectingHttpClient(TwilioHttpClient):
-    """Sends what the SDK addresses to api.twilio.com to another base URL."""
+    """Sends what the SDK addresses to api.twilio.com or messaging.twilio.com to another
+    base URL (their paths do not overlap: /2010-04-01/... and /v1/...)."""
 
     def __init__(self, api_url: str, *, timeout: float):
         super().__init__(timeout=timeout)
         self.api_url = api_url.rstrip("/")
 
     def redirect(self, url: str) -> str:
-        if url.startswith(TWILIO_API_HOST) and self.api_url != TWILIO_API_HOST:
-            return self.api_url + url.removeprefix(TWILIO_API_HOST)
+        if self.api_url == TWILIO_API_HOST:
+            return url
+        for host in TWILIO_HOSTS:
+            if url.startswith(host):
+                return self.api_url + url.removeprefix(host)
         return url
 
     def request(self, method: str, url: str, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def, override]
