@@ -1,5 +1,9 @@
 """A fake Slack Web API on loopback: answers the methods the bot calls, records every call,
-keeps the channels' messages, and can be told to fail (e.g. 429 with Retry-After)."""
+keeps the channels' messages, and can be told to fail (e.g. 429 with Retry-After).
+
+It behaves as a workspace where the app was installed from manifest.yml: the bot token has
+the manifest's scopes (in the `x-oauth-scopes` header, as Slack sends them) unless a test
+takes some away, and knows the channels a test adds with `add_channel`."""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import json
 import queue
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +28,12 @@ TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
+BOT_NAME = "textbot"
+MANIFEST = Path(__file__).parents[2] / "manifest.yml"
+
+
+def manifest_bot_scopes() -> set[str]:
+    return set(yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
 
 
 @dataclass
@@ -49,6 +61,15 @@ class ChannelMessage:
 
 
 @dataclass
+class FakeChannel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_member: bool = True
+    is_archived: bool = False
+
+
+@dataclass
 class _Failure:
     status: int
     body: dict[str, Any]
@@ -62,6 +83,8 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
         self.usergroups: dict[str, list[str]] = {}
         self.admins: set[str] = set()
+        self.scopes: set[str] = manifest_bot_scopes()
+        self.channels: dict[str, FakeChannel] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self.socket_acks: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
@@ -102,6 +125,20 @@ class FakeSlack:
             self._failures.setdefault(method, []).extend(
                 [_Failure(status, {"ok": False, "error": error}, headers)] * times
             )
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        private: bool = False,
+        member: bool = True,
+        archived: bool = False,
+    ) -> FakeChannel:
+        channel = FakeChannel(channel_id, name, private, member, archived)
+        with self._lock:
+            self.channels[channel_id] = channel
+        return channel
 
     def calls_to(self, method: str) -> list[SlackCall]:
         with self._lock:
@@ -157,7 +194,9 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})
-        return JSONResponse(handler(params))
+        with self._lock:
+            scopes = ",".join(sorted(self.scopes))
+        return JSONResponse(handler(params), headers={"x-oauth-scopes": scopes})
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
@@ -168,7 +207,7 @@ class FakeSlack:
             "url": "https://test.slack.com/",
             "team": "Test",
             "team_id": TEAM_ID,
-            "user": "textbot",
+            "user": BOT_NAME,
             "user_id": BOT_USER_ID,
             "bot_id": "B0BOT",
         }
@@ -271,7 +310,39 @@ class FakeSlack:
     def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("channel", "").startswith("G"):
             return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        with self._lock:
+            known = self.channels.get(params.get("channel", ""))
+            if known is not None:
+                known.is_member = True
         return {"ok": True, "channel": {"id": params.get("channel")}}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            channel = self.channels.get(params.get("channel", ""))
+            scopes = set(self.scopes)
+        # Like Slack, a private channel is invisible to a bot that is not in it.
+        if channel is None or (channel.is_private and not channel.is_member):
+            return {"ok": False, "error": "channel_not_found"}
+        needed = "groups:read" if channel.is_private else "channels:read"
+        if needed not in scopes:
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(sorted(scopes)),
+            }
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "is_channel": not channel.is_private,
+                "is_group": channel.is_private,
+                "is_private": channel.is_private,
+                "is_archived": channel.is_archived,
+                "is_member": channel.is_member,
+            },
+        }
 
     async def _upload(self, request: Request) -> Response:
         content = await request.body()

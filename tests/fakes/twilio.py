@@ -1,15 +1,20 @@
 """The fake Twilio REST API for tests: the bot's own simulated carrier, on a port of its own,
-with test credentials and status callbacks sent only when a test asks."""
+with test credentials and status callbacks sent only when a test asks.
+
+Besides Messages it holds what `textbot doctor` and `--configure-twilio` look at: the account,
+the phone numbers it owns (`own_number`), which can be updated, and Messaging Services
+(`add_messaging_service`)."""
 
 from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
@@ -17,6 +22,53 @@ from bot.sms_simulator import SimulatedCarrier
 
 ACCOUNT_SID = "AC" + "1234567890abcdef" * 2
 AUTH_TOKEN = "test-twilio-auth-token"
+ACCOUNT_PATH = "/2010-04-01/Accounts/{account_sid}"
+
+
+@dataclass
+class OwnedNumber:
+    """An IncomingPhoneNumber: a number the account owns, and where its texts go."""
+
+    sid: str
+    phone_number: str
+    sms_url: str | None = None
+    sms_method: str = "POST"
+    sms_application_sid: str | None = None
+    # For voice calls: Twilio has no per-number setting for text status callbacks.
+    status_callback: str | None = None
+
+    def resource(self) -> dict[str, object]:
+        return {
+            **asdict(self),
+            "account_sid": ACCOUNT_SID,
+            "friendly_name": self.phone_number,
+            "capabilities": {"sms": True, "mms": True, "voice": True},
+            "status": "in-use",
+            "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers/{self.sid}.json",
+        }
+
+
+@dataclass
+class FakeMessagingService:
+    sid: str
+    friendly_name: str = "Textbot service"
+    inbound_request_url: str | None = None
+    inbound_method: str = "POST"
+    status_callback: str | None = None
+    use_inbound_webhook_on_number: bool = False
+
+    def resource(self) -> dict[str, object]:
+        return {
+            **asdict(self),
+            "account_sid": ACCOUNT_SID,
+            "url": f"https://messaging.twilio.com/v1/Services/{self.sid}",
+        }
+
+
+def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "status": status, "more_info": ""}, status_code=status
+    )
 
 
 class FakeTwilio(SimulatedCarrier):
@@ -24,13 +76,121 @@ class FakeTwilio(SimulatedCarrier):
         super().__init__(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, callback_delay=None)
         self.url = ""  # set when served
         self.media: dict[str, tuple[bytes, str]] = {}
-        self.app.router.routes.append(
-            Route(
-                "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}",
-                self._media,
-                methods=["GET"],
-            )
+        self.account_name = "Test account"
+        self.account_status = "active"
+        self.numbers: dict[str, OwnedNumber] = {}
+        self.number_updates: list[dict[str, str]] = []
+        self.messaging_services: dict[str, FakeMessagingService] = {}
+        self.app.router.routes.extend(
+            [
+                Route(
+                    ACCOUNT_PATH + "/Messages/{message_sid}/Media/{media_sid}",
+                    self._media,
+                    methods=["GET"],
+                ),
+                Route(ACCOUNT_PATH + ".json", self._account, methods=["GET"]),
+                Route(
+                    ACCOUNT_PATH + "/IncomingPhoneNumbers.json", self._list_numbers, methods=["GET"]
+                ),
+                Route(
+                    ACCOUNT_PATH + "/IncomingPhoneNumbers/{sid}.json",
+                    self._update_number,
+                    methods=["POST"],
+                ),
+                Route("/v1/Services/{sid}", self._messaging_service, methods=["GET"]),
+            ]
         )
+
+    def own_number(
+        self,
+        phone_number: str,
+        *,
+        sms_url: str | None = None,
+        sms_method: str = "POST",
+        sms_application_sid: str | None = None,
+    ) -> OwnedNumber:
+        """Put a number in the account (as bought in the console), its texts going there."""
+        number = OwnedNumber(
+            "PN" + secrets.token_hex(16),
+            phone_number,
+            sms_url=sms_url,
+            sms_method=sms_method,
+            sms_application_sid=sms_application_sid,
+        )
+        self.numbers[number.sid] = number
+        return number
+
+    def add_messaging_service(
+        self, *, inbound_request_url: str | None, use_inbound_webhook_on_number: bool = False
+    ) -> FakeMessagingService:
+        service = FakeMessagingService(
+            "MG" + secrets.token_hex(16),
+            inbound_request_url=inbound_request_url,
+            use_inbound_webhook_on_number=use_inbound_webhook_on_number,
+        )
+        self.messaging_services[service.sid] = service
+        return service
+
+    def _authorized_for(self, request: Request) -> bool:
+        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        return (
+            request.headers.get("authorization") == expected
+            and request.path_params.get("account_sid", ACCOUNT_SID) == ACCOUNT_SID
+        )
+
+    async def _account(self, request: Request) -> Response:
+        if not self._authorized_for(request):
+            return _twilio_error(401, 20003, "Authenticate")
+        return JSONResponse(
+            {
+                "sid": ACCOUNT_SID,
+                "friendly_name": self.account_name,
+                "status": self.account_status,
+                "type": "Full",
+                "owner_account_sid": ACCOUNT_SID,
+                "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}.json",
+            }
+        )
+
+    async def _list_numbers(self, request: Request) -> Response:
+        if not self._authorized_for(request):
+            return _twilio_error(401, 20003, "Authenticate")
+        wanted = request.query_params.get("PhoneNumber")
+        found = [n for n in self.numbers.values() if wanted in (None, n.phone_number)]
+        uri = str(request.url.path)
+        return JSONResponse(
+            {
+                "incoming_phone_numbers": [n.resource() for n in found],
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "start": 0,
+                "end": len(found),
+                "uri": uri,
+            }
+        )
+
+    async def _update_number(self, request: Request) -> Response:
+        if not self._authorized_for(request):
+            return _twilio_error(401, 20003, "Authenticate")
+        number = self.numbers.get(request.path_params["sid"])
+        if number is None:
+            return _twilio_error(404, 20404, "The requested resource was not found")
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        self.number_updates.append(form)
+        number.sms_url = form.get("SmsUrl", number.sms_url)
+        number.sms_method = form.get("SmsMethod", number.sms_method)
+        return JSONResponse(number.resource())
+
+    async def _messaging_service(self, request: Request) -> Response:
+        if not self._authorized_for(request):
+            return _twilio_error(401, 20003, "Authenticate")
+        service = self.messaging_services.get(request.path_params["sid"])
+        if service is None:
+            return _twilio_error(404, 20404, "The requested resource was not found")
+        return JSONResponse(service.resource())
 
     def add_media(self, message_sid: str, content: bytes, content_type: str) -> str:
         """Host an inbound attachment; returns its URL as Twilio gives it (api.twilio.com)."""
