@@ -11,6 +11,7 @@ from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
+from twilio.rest.api.v2010.account.incoming_phone_number import IncomingPhoneNumberInstance
 
 from bot.db import create_db_engine, current_revision, new_session, upgrade_database
 from bot.logs import configure_logging
@@ -20,6 +21,13 @@ from bot.settings import (
     SlackNotSetUp,
     first_run_guide,
     load_settings,
+)
+from bot.twilio_setup import (
+    TwilioAccount,
+    TwilioSetupError,
+    check_public_url,
+    configure_number,
+    inbound_webhook_url,
 )
 from models.access import InvalidPrincipal, grant_line, revoke_line
 from models.contacts import find_contact_by_phone, get_or_create_contact, rename_contact
@@ -140,17 +148,77 @@ def db_upgrade() -> None:
     typer.echo("Database is up to date.")
 
 
+def twilio_account_or_fail(config: Settings) -> tuple[TwilioAccount, str]:
+    """The Twilio account and the URL its numbers' incoming texts must go to."""
+    if not config.uses_twilio:
+        fail(
+            "configuring a number needs Twilio: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN "
+            "(without them texts go to the built-in simulator, which needs no set-up)",
+            2,
+        )
+    try:
+        public_url = check_public_url(config.public_url)
+        return TwilioAccount(config), inbound_webhook_url(public_url)
+    except TwilioSetupError as exc:
+        fail(str(exc), 2)
+
+
+def twilio_number_or_fail(account: TwilioAccount, phone: str) -> IncomingPhoneNumberInstance:
+    try:
+        return account.find_number(phone)
+    except TwilioSetupError as exc:
+        fail(str(exc))
+
+
+def configure_number_or_fail(
+    account: TwilioAccount, number: IncomingPhoneNumberInstance, url: str
+) -> None:
+    try:
+        typer.echo(configure_number(account, number, url))
+    except TwilioSetupError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def doctor() -> None:
+    """Check the database, Slack, Twilio and every line; say what to fix, and how."""
+    from bot.doctor import run_checks
+
+    config = settings()
+    problems = 0
+    for finding in run_checks(config):
+        typer.echo(finding.render())
+        problems += finding.needs_fixing
+    if problems:
+        typer.echo(f"\n{problems} {'thing' if problems == 1 else 'things'} to fix.")
+        raise typer.Exit(1)
+    typer.echo("\nAll well.")
+
+
 @lines_app.command("add")
 def lines_add(
     number: str,
     name: Annotated[str, typer.Option(help="What people call the line, e.g. Sales.")],
     channel: Annotated[str, typer.Option(help="Slack channel id (C...) that mirrors it.")],
     team: TeamOption = None,
+    configure_twilio: Annotated[
+        bool,
+        typer.Option(
+            "--configure-twilio",
+            help="Also point the number's incoming texts at PUBLIC_URL (through the Twilio "
+            "API); nothing is added if that cannot be done.",
+        ),
+    ] = False,
 ) -> None:
     """Add a line: a business number mirrored into a Slack channel."""
     config = settings()
     phone = phone_or_fail(number, config)
+    twilio: tuple[TwilioAccount, IncomingPhoneNumberInstance, str] | None = None
+    if configure_twilio:
+        account, inbound_url = twilio_account_or_fail(config)
+        twilio = (account, twilio_number_or_fail(account, phone), inbound_url)
     team_id = resolve_team(config, team)
+    # One transaction: when Twilio refuses the change, the line is not added either.
     with session(config) as db, db.begin():
         try:
             line = add_line(
@@ -163,7 +231,25 @@ def lines_add(
             )
         except LineError as exc:
             fail(str(exc))
+        if twilio is not None:
+            configure_number_or_fail(*twilio)
         typer.echo(f"Added line {line.name} ({format_phone(line.number)}) in {line.channel_id}.")
+
+
+@lines_app.command("configure-twilio")
+def lines_configure_twilio(number: str) -> None:
+    """Point a line's Twilio number at this server: its incoming texts to PUBLIC_URL."""
+    config = settings()
+    with session(config) as db:
+        line = _line_or_fail(db, number, config)
+    if line.messaging_service_sid:
+        fail(
+            f"{line.name} texts through Messaging Service {line.messaging_service_sid}, whose "
+            "incoming-message webhook serves all its numbers: set it in the Twilio console "
+            "(`textbot doctor` says to what)"
+        )
+    account, inbound_url = twilio_account_or_fail(config)
+    configure_number_or_fail(account, twilio_number_or_fail(account, line.number), inbound_url)
 
 
 def _line_or_fail(db: Session, number: str, config: Settings):  # type: ignore[no-untyped-def]
