@@ -138,7 +138,8 @@ class SimulatedCarrier:
         self.messages: list[SimulatedMessage] = []
         self.requests: list[dict[str, str]] = []
         self._refusals: dict[str, list[tuple[int, int, str]]] = {}
-        # (phone, account number) pairs where the phone texted STOP and not START since.
+        # (phone, account number) pairs where the phone texted STOP and not START since;
+        # checked against a send's From (a Messaging Service's sends are not checked).
         self._opted_out: set[tuple[str, str]] = set()
         self._revision = 0
         self._lock = threading.Lock()
