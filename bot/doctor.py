@@ -121,8 +121,8 @@ def run_checks(settings: Settings) -> Iterator[Finding]:
         return
     yield from check_lines(
         load_lines(settings.database_url),
-        slack=slack if bot else None,
-        bot_name=bot.name if bot else "",
+        slack=slack if bot is not None else None,
+        bot_name=bot.name if bot is not None else "",
         twilio=twilio,
         public_url=public_url,
     )
@@ -226,11 +226,11 @@ def check_slack_token(
     return _ok(subject, f"workspace {bot.team} ({bot.team_id}), bot @{bot.name}"), bot
 
 
-def _granted_scopes(headers: Mapping[str, object]) -> frozenset[str] | None:
+def _granted_scopes(headers: Mapping[str, str]) -> frozenset[str] | None:
+    # Header names are case-insensitive, and the SDK keeps them as the server sent them.
     for name, value in headers.items():
         if name.lower() == "x-oauth-scopes":
-            text = value[0] if isinstance(value, list) else value
-            return frozenset(s.strip() for s in str(text).split(",") if s.strip())
+            return frozenset(scope.strip() for scope in value.split(",") if scope.strip())
     return None
 
 

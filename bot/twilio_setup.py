@@ -182,7 +182,11 @@ class TwilioAccount:
         )
 
     def fetch_messaging_service(self, sid: str) -> ServiceInstance:
-        with self._answering(not_found=f"Messaging Service {sid} is not in this Twilio account"):
+        missing = TwilioSetupError(
+            f"Messaging Service {sid} is not in this Twilio account",
+            "check the SID in the Twilio console (Messaging > Services)",
+        )
+        with self._answering(not_found=missing):
             return self._messaging.services(sid).fetch()
 
     def send_incoming_texts_to(
@@ -195,8 +199,8 @@ class TwilioAccount:
             )
 
     @contextmanager
-    def _answering(self, *, not_found: str | None = None) -> Iterator[None]:
-        """Turns the ways a Twilio call fails into TwilioSetupError."""
+    def _answering(self, *, not_found: TwilioSetupError | None = None) -> Iterator[None]:
+        """Turns the ways a Twilio call fails into TwilioSetupError (`not_found` for 404)."""
         try:
             yield
         except TwilioRestException as exc:
@@ -216,17 +220,17 @@ class TwilioAccount:
                 raise self._refusal(response.status_code, detail, not_found=not_found) from exc
             raise TwilioSetupError(f"Twilio failed: {exc}", "try again") from exc
 
-    def _refusal(self, status: int, detail: str, *, not_found: str | None) -> TwilioSetupError:
+    def _refusal(
+        self, status: int, detail: str, *, not_found: TwilioSetupError | None
+    ) -> TwilioSetupError:
         if status == 401:
             return TwilioSetupError(
                 f"Twilio refused the credentials (TWILIO_ACCOUNT_SID {self.account_sid} with "
                 "TWILIO_AUTH_TOKEN)",
                 f"copy {CONSOLE_KEYS} into them",
             )
-        if status == 404 and not_found:
-            return TwilioSetupError(
-                not_found, "check the SID in the Twilio console (Messaging > Services)"
-            )
+        if status == 404 and not_found is not None:
+            return not_found
         return TwilioSetupError(
             f"Twilio answered {status} ({detail})",
             "try again; if it persists, see status.twilio.com",

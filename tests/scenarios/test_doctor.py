@@ -21,6 +21,7 @@ from bot.cli import app
 from bot.db import create_db_engine
 from models.tables import Line
 from tests.factories import make_line
+from tests.fakes.servers import bind_loopback
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeChannel, FakeSlack
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, OwnedNumber
 from tests.processes import clean_environment, textbot_command
@@ -202,6 +203,13 @@ def _unset(name: str) -> Callable[[Deployment], None]:
     return lambda deployment: deployment.env.__delitem__(name)
 
 
+def _closed_port_url() -> str:
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there
+    return f"http://127.0.0.1:{port}"
+
+
 def _move_line_to_messaging_service(inbound_url: str | None) -> Callable[[Deployment], None]:
     def breakage(deployment: Deployment) -> None:
         service = deployment.twilio.add_messaging_service(inbound_request_url=inbound_url)
@@ -228,6 +236,12 @@ PROBLEMS = [
         "FIX  Slack scopes: the bot token lacks groups:read",
         "then reinstall the app to the workspace",
         id="missing scope",
+    ),
+    pytest.param(
+        lambda d: d.env.__setitem__("SLACK_API_URL", _closed_port_url() + "/api/"),
+        "FIX  Slack token: could not reach Slack at http://127.0.0.1:",
+        "check the network, and SLACK_API_URL if it is set",
+        id="slack unreachable",
     ),
     pytest.param(
         _unset("SLACK_SIGNING_SECRET"),
@@ -266,6 +280,12 @@ PROBLEMS = [
         "TWILIO_AUTH_TOKEN)",
         "copy the Account SID and Auth Token from the Twilio console (Account Info) into them",
         id="bad twilio credentials",
+    ),
+    pytest.param(
+        lambda d: d.env.__setitem__("TWILIO_API_URL", _closed_port_url()),
+        "FIX  Twilio: could not reach Twilio at http://127.0.0.1:",
+        "check the network, and TWILIO_API_URL if it is set",
+        id="twilio unreachable",
     ),
     pytest.param(
         _unset("TWILIO_AUTH_TOKEN"),
