@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.slack_pace import ChannelPace
 from handlers.blocks import (
     REPLY_REACTIONS,
     build_broadcast_summary,
@@ -70,8 +71,10 @@ class SlackMirror:
         fetch_media: Callable[[str], tuple[bytes, str]],
         concurrency: int = 4,
         lease: timedelta = timedelta(seconds=60),
+        pace: ChannelPace | None = None,
     ):
         self.database = database
+        self.pace = pace or ChannelPace(0)
         self.client = client
         self.fetch_media = fetch_media
         self.lease = lease
@@ -109,6 +112,7 @@ class SlackMirror:
         )
         try:
             if broadcast.slack_ts is None:
+                self.pace.wait(broadcast.user_id)
                 response = self.client.chat_postMessage(
                     channel=broadcast.user_id, text=text, blocks=blocks, unfurl_links=False
                 )
@@ -207,6 +211,7 @@ class SlackMirror:
                 opted_out_ids=opted_out_ids,
             )
             if thread_ts is None:
+                self.pace.wait(channel)
                 response = self.client.chat_postMessage(
                     channel=channel, text=text, blocks=blocks, unfurl_links=False
                 )
@@ -261,6 +266,7 @@ class SlackMirror:
             self.client.chat_update(channel=channel, ts=message.slack_ts, text=text, blocks=blocks)
             return message.slack_mark
         identity = message_identity(message, contact)
+        self.pace.wait(channel)
         response = self.client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
@@ -307,6 +313,7 @@ class SlackMirror:
             failed = [d for d in deliveries if d.status in FAILURE_STATUSES]
             who = ", ".join(contact_label(contacts[d.contact_id]) for d in failed)
             reasons = "; ".join(d.error_text or "no reason given" for d in failed)
+            self.pace.wait(channel)
             self.client.chat_postMessage(
                 channel=channel,
                 thread_ts=thread_ts,

@@ -16,6 +16,7 @@ from bot.faults import crash_point
 from bot.mirror import SlackMirror
 from bot.settings import Settings
 from bot.slack_app import build_bolt_app, build_web_client
+from bot.slack_pace import ChannelPace
 from bot.sms_gateway import TwilioGateway
 from bot.sms_simulator import SimulatedCarrier
 from bot.workers import WorkerLoop
@@ -99,6 +100,7 @@ class Runtime:
             client=self.slack_client,
             fetch_media=self.gateway.fetch_media,
             lease=timedelta(seconds=settings.mirror_lease_seconds),
+            pace=ChannelPace(settings.slack_post_interval_seconds),
         )
         poll = settings.dispatcher_poll_seconds
         self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)

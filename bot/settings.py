@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     database_url: str = "sqlite:///textbot.db"
     log_format: Literal["text", "json"] = "text"
+    # One log line per HTTP request (uvicorn's access log); the bot logs its own events.
+    access_log: bool = False
     default_region: str = "US"
 
     # A thread reply starting with one of these (any case) is an internal note.
@@ -100,6 +102,9 @@ class Settings(BaseSettings):
     # How long a process may hold a conversation's Slack work before another takes it over
     # (after a crash, the thread catches up once this has passed).
     mirror_lease_seconds: float = 60.0
+    # Slack takes about one message a second per channel: the mirror posts a little slower
+    # (a post that reaches Slack a hair early costs a 429 and a second or two).
+    slack_post_interval_seconds: float = 1.05
     # Texts the webhook missed (e.g. while the bot was down) are imported from Twilio's log:
     # at start, then this often, looking back this far.
     inbound_reconcile_seconds: float = 300.0

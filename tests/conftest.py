@@ -131,6 +131,7 @@ def make_settings(
         public_url=public_url,
         database_url=database_url,
         dispatcher_poll_seconds=0.2,
+        slack_post_interval_seconds=0,
     )
 
 

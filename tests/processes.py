@@ -52,6 +52,7 @@ class BotProcess:
             "SLACK_API_URL": fake_slack.api_url,
             "DATABASE_URL": database_url,
             "DISPATCHER_POLL_SECONDS": "0.2",
+            "SLACK_POST_INTERVAL_SECONDS": "0",
             **settings,
         }
         if fake_twilio is not None:
