@@ -98,10 +98,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
 ) -> None:
     """Serve Slack (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and the Twilio webhooks."""
-    import uvicorn
-
     from bot.runtime import Runtime
-    from bot.server import create_asgi_app
+    from bot.server import create_asgi_app, run_server
 
     config = settings()
     try:
@@ -131,7 +129,7 @@ def serve(
         socket_handler.connect()
         typer.echo("Connected to Slack in Socket Mode.", err=True)
     try:
-        uvicorn.run(create_asgi_app(runtime), host=host, port=port, log_level="info")
+        run_server(create_asgi_app(runtime), host=host, port=port, access_log=config.access_log)
     finally:
         if socket_handler is not None:
             socket_handler.close()

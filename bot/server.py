@@ -23,6 +23,13 @@ from models.stats import Stats, read_stats
 logger = logging.getLogger(__name__)
 
 
+def run_server(app: Starlette, *, host: str, port: int, access_log: bool) -> None:
+    """Serve until stopped (the benchmarks' baseline app is served the same way)."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+
+
 def create_asgi_app(runtime: Runtime, *, start_workers: bool = True) -> Starlette:
     async def slack_events(request: Request) -> Response:
         body = await request.body()
