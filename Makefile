@@ -18,6 +18,11 @@ test: ## Lint and run the whole test suite (SQLite, and PostgreSQL when it answe
 	./scripts/ensure-chromium
 	$(UV) run --frozen pytest
 
+bench: ## Run the benchmarks (about 15 minutes) and write docs/benchmarks.md
+	@$(UV) sync --frozen --quiet
+	@./scripts/ensure-wrk
+	$(UV) run --frozen python -m bench
+
 lint:
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen mypy
