@@ -32,7 +32,7 @@ def write_results(doc: Path, results: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement")
-    parser.add_argument("--seconds", type=float, default=5, help="length of each load run")
+    parser.add_argument("--seconds", type=float, default=3, help="length of each load run")
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--only", nargs="*", help="sections to run (default all)")
     parser.add_argument("--output", type=Path, default=DOC)

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,7 +62,7 @@ def verdict(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def wait_idle(url: str, timeout: float = 180) -> None:
+def wait_idle(url: str, timeout: float = 45) -> None:
     """Until the bot has no texts due and nothing waiting for Slack."""
 
     def idle() -> bool:
@@ -124,6 +125,7 @@ def ack_latency(options: Options, memory: dict[str, float]) -> str:
                     repeated(bare_url, entry_points["Twilio inbound"](bare_url), options, clients)
                 )
                 for name, make in entry_points.items():
+                    print(f"bench:   {name}, {clients} clients", file=sys.stderr, flush=True)
                     wait_idle(bot.url)
                     latency, rate, errors = summary_of(
                         repeated(bot.url, make(bot.url), options, clients)
