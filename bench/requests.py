@@ -27,7 +27,7 @@ SLACK_PATH = "/slack/events"
 _run = itertools.count()
 
 
-def _slack(body: str, content_type: str = FORM) -> SignedRequest:
+def slack_request(body: str, content_type: str = FORM) -> SignedRequest:
     timestamp = str(int(time.time()))
     signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
     return SignedRequest(
@@ -44,7 +44,9 @@ def _slack(body: str, content_type: str = FORM) -> SignedRequest:
 def slash_commands(count: int, *, user: str, response_url: str) -> list[SignedRequest]:
     """`/text` with no arguments: the modal opens (views.open runs after the answer)."""
     return [
-        _slack(slash_command_body("", user=user, channel="C0GENERAL", response_url=response_url))
+        slack_request(
+            slash_command_body("", user=user, channel="C0GENERAL", response_url=response_url)
+        )
         for _ in range(count)
     ]
 
@@ -52,7 +54,7 @@ def slash_commands(count: int, *, user: str, response_url: str) -> list[SignedRe
 def suggestions(queries: list[str], count: int, *, user: str) -> list[SignedRequest]:
     """Options requests for the recipient field, cycling through `queries`."""
     return [
-        _slack(interaction_body(suggestion_payload(queries[i % len(queries)], user=user)))
+        slack_request(interaction_body(suggestion_payload(queries[i % len(queries)], user=user)))
         for i in range(count)
     ]
 
@@ -64,7 +66,7 @@ def submissions(
     view = {"type": "modal", "callback_id": "new_conversation", "blocks": []}
     run = f"{next(_run)}{secrets.token_hex(3)}"
     return [
-        _slack(
+        slack_request(
             interaction_body(
                 submission_payload(
                     view,
@@ -90,7 +92,9 @@ def thread_replies(count: int, *, user: str, channel: str, thread_ts: str) -> li
             channel=channel, user=user, text=f"Reply {i}", ts=ts, thread_ts=thread_ts
         )
         requests.append(
-            _slack(event_body(event, event_id=f"EvB{secrets.token_hex(8)}"), "application/json")
+            slack_request(
+                event_body(event, event_id=f"EvB{secrets.token_hex(8)}"), "application/json"
+            )
         )
     return requests
 

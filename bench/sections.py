@@ -335,7 +335,7 @@ def _multi_submission(line_id: int, numbers: list[str]) -> SignedRequest:
             ],
         }
     }
-    return signed._slack(interaction_body(payload))
+    return signed.slack_request(interaction_body(payload))
 
 
 def fan_out(options: Options) -> str:

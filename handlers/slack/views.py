@@ -320,24 +320,41 @@ def register_contact_edit(app: App, deps: HandlerDeps) -> None:
         ack()
 
 
+def _queue_direct_text(
+    session: Session,
+    checked: CheckedForm,
+    *,
+    contact: Contact,
+    user_id: str,
+    dedupe_key: str,
+    broadcast_id: int | None = None,
+) -> tuple[Conversation, bool]:
+    """Open (or reopen) the contact's conversation on the form's line and queue the text."""
+    conversation, created = open_or_reopen_conversation(
+        session=session, line=checked.line, contact=contact, user_id=user_id
+    )
+    send_text(
+        session=session,
+        conversation=conversation,
+        line=checked.line,
+        recipients=[contact],
+        body=checked.text,
+        author_user_id=user_id,
+        dedupe_key=dedupe_key,
+        broadcast_id=broadcast_id,
+        merge_fallback=checked.merge_fallback,
+        scheduled_for=checked.send_at,
+    )
+    return conversation, created
+
+
 def _start_conversation(
     session: Session, checked: CheckedForm, *, team_id: str, user_id: str, view_id: str
 ) -> dict[str, Any]:
     line = checked.line
     contact = checked.recipients[0].contact_in(session, team_id)
-    conversation, created = open_or_reopen_conversation(
-        session=session, line=line, contact=contact, user_id=user_id
-    )
-    send_text(
-        session=session,
-        conversation=conversation,
-        line=line,
-        recipients=[contact],
-        body=checked.text,
-        author_user_id=user_id,
-        dedupe_key=f"view:{view_id}",
-        merge_fallback=checked.merge_fallback,
-        scheduled_for=checked.send_at,
+    conversation, created = _queue_direct_text(
+        session, checked, contact=contact, user_id=user_id, dedupe_key=f"view:{view_id}"
     )
     logger.info(
         "text queued: conversation=%s line=%s created=%s",
@@ -373,20 +390,13 @@ def _start_multi(
     if broadcast is not None:  # else: the same submission again, already queued
         for recipient in checked.recipients:
             contact = recipient.contact_in(session, team_id)
-            conversation, _ = open_or_reopen_conversation(
-                session=session, line=line, contact=contact, user_id=user_id
-            )
-            send_text(
-                session=session,
-                conversation=conversation,
-                line=line,
-                recipients=[contact],
-                body=checked.text,
-                author_user_id=user_id,
+            _queue_direct_text(
+                session,
+                checked,
+                contact=contact,
+                user_id=user_id,
                 dedupe_key=f"view:{view_id}:{contact.id}",
                 broadcast_id=broadcast.id,
-                merge_fallback=checked.merge_fallback,
-                scheduled_for=checked.send_at,
             )
         logger.info("broadcast %s queued to %s recipients", broadcast.id, len(checked.recipients))
     summary = texts.MULTI_QUEUED.format(count=len(checked.recipients))
