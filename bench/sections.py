@@ -67,7 +67,7 @@ def wait_idle(url: str, timeout: float = 45) -> None:
 
     def idle() -> bool:
         health = httpx.get(f"{url}/healthz", timeout=5).json()
-        return health["outbox_due"] == 0 and health["mirror_backlog"] == 0
+        return all(health[k] == 0 for k in ("inbound_backlog", "outbox_due", "mirror_backlog"))
 
     # Measured anyway when it does not: the backlog shows in the numbers that follow.
     with contextlib.suppress(AssertionError):

@@ -60,15 +60,57 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_thread_role = threading.local()
+
+
+def mark_background_thread() -> None:
+    """Writes from this thread (a worker's, not one answering a request) let writes that a
+    request waits for go first on SQLite."""
+    _thread_role.background = True
+
+
+class WriteTurns:
+    """One writer at a time per process, and a thread answering a request before any
+    background worker, so that an acknowledgement never queues behind the Slack mirror
+    or the dispatcher."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._held = False
+        self._foreground_waiting = 0
+
+    def acquire(self, timeout: float) -> bool:
+        background = getattr(_thread_role, "background", False)
+        with self._changed:
+            if not background:
+                self._foreground_waiting += 1
+            try:
+                turn = self._changed.wait_for(
+                    lambda: not self._held and (not background or not self._foreground_waiting),
+                    timeout,
+                )
+                if turn:
+                    self._held = True
+                return turn
+            finally:
+                if not background:
+                    self._foreground_waiting -= 1
+
+    def release(self) -> None:
+        with self._changed:
+            self._held = False
+            self._changed.notify_all()
+
+
 def _serialize_writers(engine: Engine) -> None:
     """A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
     another writer got in between, so writers BEGIN IMMEDIATE. SQLite's busy handler waits
-    by sleeping (up to 100 ms a time); writers of this process queue on a lock instead and
-    are handed the database as soon as it is free."""
-    lock = threading.Lock()
+    by sleeping (up to 100 ms a time); writers of this process take turns instead and are
+    handed the database as soon as it is free."""
+    turns = WriteTurns()
 
     def begin(connection: Any) -> None:
-        if not lock.acquire(timeout=WRITE_LOCK_TIMEOUT_SECONDS):
+        if not turns.acquire(timeout=WRITE_LOCK_TIMEOUT_SECONDS):
             raise TimeoutError("waited too long for the SQLite write lock")
         connection.info["holds_write_lock"] = True
         try:
@@ -79,7 +121,7 @@ def _serialize_writers(engine: Engine) -> None:
 
     def _release(connection: Any, *_: Any) -> None:
         if connection.info.pop("holds_write_lock", False):
-            lock.release()
+            turns.release()
 
     event.listen(engine, "begin", begin)
     event.listen(engine, "commit", _release)

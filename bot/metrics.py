@@ -23,6 +23,16 @@ class _StatsCollector:
             "textbot_inbound_messages", "Texts received", value=self.stats.inbound_messages
         )
         yield GaugeMetricFamily(
+            "textbot_inbound_backlog",
+            "Texts received and stored, not yet in their conversation",
+            value=self.stats.inbound_backlog,
+        )
+        yield GaugeMetricFamily(
+            "textbot_inbound_stuck",
+            "Texts received whose routing into a conversation kept failing (see the logs)",
+            value=self.stats.inbound_stuck,
+        )
+        yield GaugeMetricFamily(
             "textbot_outbox_due", "Texts due to be sent now", value=self.stats.outbox_due
         )
         yield GaugeMetricFamily(

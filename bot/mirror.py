@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
-from bot.db import Database
+from bot.db import Database, mark_background_thread
 from bot.slack_pace import ChannelPace
 from handlers.blocks import (
     REPLY_REACTIONS,
@@ -78,7 +78,9 @@ class SlackMirror:
         self.client = client
         self.fetch_media = fetch_media
         self.lease = lease
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mirror")
+        self._pool = ThreadPoolExecutor(
+            concurrency, thread_name_prefix="mirror", initializer=mark_background_thread
+        )
 
     def step(self) -> float | None:
         now = utcnow()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import col, select
 
-from bot.db import Database
+from bot.db import Database, mark_background_thread
 from bot.dev_phone import DevPhone, DevPhoneLine
 from bot.dev_phone.app import PAGE_PATH as DEV_PHONE_PATH
 from bot.dispatcher import Dispatcher
 from bot.faults import crash_point
+from bot.group_commit import GroupCommit
+from bot.inbound_router import InboundRouter
 from bot.mirror import SlackMirror
 from bot.settings import Settings
 from bot.slack_app import build_bolt_app, build_web_client
@@ -25,6 +28,7 @@ from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups
 from handlers.twilio.inbound import store_inbound_text
 from models.conversations import add_notice, close_idle_conversations
+from models.inbound import stage_inbound_texts
 from models.tables import Line
 from models.types import utcnow
 
@@ -73,6 +77,7 @@ class Runtime:
         )
 
         self.slack_client = build_web_client(settings)
+        self.inbound_staging = GroupCommit(self._stage_inbound, name="inbound-staging")
         self.deps = HandlerDeps(
             new_session=self.database.session,
             new_read_session=self.database.read_session,
@@ -84,6 +89,7 @@ class Runtime:
             group_size=(settings.min_group_participants, settings.max_group_participants),
             team_url=lambda: self.mirror.team_url,
             cancel_scheduled_on_reply=settings.cancel_scheduled_on_reply,
+            stage_inbound=self.inbound_staging.store,
             after_inbound_stored=lambda: crash_point("after_inbound_store"),
         )
         self.bolt_app = build_bolt_app(settings, self.slack_client, self.deps)
@@ -102,10 +108,23 @@ class Runtime:
             lease=timedelta(seconds=settings.mirror_lease_seconds),
             pace=ChannelPace(settings.slack_post_interval_seconds),
         )
+        self.inbound_router = InboundRouter(
+            database=self.database, deps=self.deps, on_routed=self.wake_dispatcher_and_mirror
+        )
         poll = settings.dispatcher_poll_seconds
+        self.inbound_loop = WorkerLoop(
+            "inbound-router", self.inbound_router.step, poll_seconds=poll
+        )
         self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)
         self.mirror_loop = WorkerLoop("slack-mirror", self.mirror.step, poll_seconds=poll)
-        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            executors={
+                "default": ThreadPoolExecutor(
+                    10, pool_kwargs={"initializer": mark_background_thread}
+                )
+            },
+        )
         # Also at start: sends left unconfirmed by a crash are settled first thing.
         self.scheduler.add_job(
             self.dispatcher.reconcile,
@@ -154,7 +173,15 @@ class Runtime:
             rows = session.exec(select(Line).order_by(col(Line.name))).all()
             return [DevPhoneLine(number=r.number, name=r.name, active=r.active) for r in rows]
 
+    def _stage_inbound(self, rows: list[dict[str, object]]) -> None:
+        with self.database.engine.begin() as connection:
+            stage_inbound_texts(connection, rows)
+
     def wake_workers(self) -> None:
+        self.inbound_loop.wake()
+        self.wake_dispatcher_and_mirror()
+
+    def wake_dispatcher_and_mirror(self) -> None:
         self.dispatcher_loop.wake()
         self.mirror_loop.wake()
 
@@ -211,12 +238,15 @@ class Runtime:
         return imported
 
     def start(self) -> None:
+        self.inbound_loop.start()
         self.dispatcher_loop.start()
         self.mirror_loop.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
+        self.inbound_staging.close()
+        self.inbound_loop.stop()
         self.dispatcher_loop.stop()
         self.mirror_loop.stop()
         self.dispatcher.close()

@@ -57,6 +57,7 @@ def create_asgi_app(runtime: Runtime, *, start_workers: bool = True) -> Starlett
             {
                 "ok": True,
                 "database": True,
+                "inbound_backlog": current.inbound_backlog,
                 "outbox_due": current.outbox_due,
                 "mirror_backlog": current.mirror_backlog,
             }

@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 import handlers.slack
+from bot.db import mark_background_thread
 from bot.settings import Settings
 from handlers.deps import HandlerDeps
 
@@ -39,7 +40,9 @@ def build_bolt_app(settings: Settings, client: WebClient, deps: HandlerDeps) -> 
         # Listeners answer from the request thread (no 10 ms ack polling); the slow part
         # of a listener runs as a lazy listener on the executor after the response.
         process_before_response=True,
-        listener_executor=ThreadPoolExecutor(16, thread_name_prefix="slack-lazy"),
+        listener_executor=ThreadPoolExecutor(
+            16, thread_name_prefix="slack-lazy", initializer=mark_background_thread
+        ),
         request_verification_enabled=not settings.socket_mode,
     )
     handlers.slack.register(app, deps)

@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from bot.db import mark_background_thread
+
 logger = logging.getLogger(__name__)
 
 # A step returns how long to sleep before the next one: 0 to go on at once, None to wait
@@ -41,6 +43,7 @@ class WorkerLoop:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        mark_background_thread()
         while not self._stop.is_set():
             self._wake.clear()
             try:

@@ -3,14 +3,18 @@ tell the background workers that new work is waiting."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from models.types import utcnow
+
+
+async def _no_staging(_: dict[str, object]) -> None:
+    raise RuntimeError("no inbound staging configured")
 
 
 @dataclass
@@ -24,6 +28,10 @@ class HandlerDeps:
     max_multi_recipients: int = 20
     group_size: tuple[int, int] = (2, 9)
     cancel_scheduled_on_reply: bool = True
+    # Stores an inbound webhook's fields durably (see bot.group_commit); set by the runtime.
+    stage_inbound: Callable[[dict[str, object]], Awaitable[None]] = field(
+        default=_no_staging, repr=False
+    )
     after_inbound_stored: Callable[[], None] = lambda: None  # a hook for the crash tests
     clock: Callable[[], datetime] = utcnow  # what time it is (tests may set the clock)
     team_url: Callable[[], str] = lambda: ""  # the workspace's URL, for links to threads

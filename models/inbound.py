@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Connection, func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from models.broadcasts import note_reply
@@ -20,12 +23,57 @@ from models.tables import (
     ConversationStatus,
     Delivery,
     IdempotencyKey,
+    InboundWebhook,
     Line,
     Message,
     MessageDirection,
     MessageOrigin,
 )
 from models.types import insert_ignoring_conflicts
+
+# A staged text whose routing failed this often waits for someone to look (it shows in
+# /metrics) instead of being tried forever.
+MAX_ROUTING_ATTEMPTS = 5
+# Any constant will do: the key of PostgreSQL's advisory lock that lets one router at a
+# time route, so texts enter their conversations in the order they arrived.
+_ROUTING_LOCK_KEY = 7_464_101
+
+
+def stage_inbound_texts(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Store webhooks as they came, in one statement; a MessageSid already staged is
+    skipped (Twilio retried before the first copy was routed)."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    table = InboundWebhook.__table__  # type: ignore[attr-defined]
+    connection.execute(insert(table).on_conflict_do_nothing(index_elements=["message_sid"]), rows)
+
+
+def take_routing_turn(session: Session) -> bool:
+    """Whether this transaction may route staged texts. On PostgreSQL one transaction at a
+    time may (the others go on with other work); SQLite's write lock already serializes."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.execute(select(func.pg_try_advisory_xact_lock(_ROUTING_LOCK_KEY))).scalar())
+
+
+def staged_texts(*, session: Session, limit: int) -> list[InboundWebhook]:
+    """The oldest staged texts still to route, in arrival order."""
+    return list(
+        session.exec(
+            select(InboundWebhook)
+            .where(col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS)
+            .order_by(col(InboundWebhook.id))
+            .limit(limit)
+        ).all()
+    )
+
+
+def note_routing_failure(*, session: Session, staged_id: int, error: str) -> None:
+    session.execute(
+        update(InboundWebhook)
+        .where(col(InboundWebhook.id) == staged_id)
+        .values(attempts=InboundWebhook.attempts + 1, last_error=error[:500])
+        .execution_options(synchronize_session=False)
+    )
 
 
 def take_idempotency_key(*, session: Session, key: str) -> bool:

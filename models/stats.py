@@ -9,7 +9,15 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from models.tables import Conversation, Delivery, DeliveryStatus, Message, MessageDirection
+from models.inbound import MAX_ROUTING_ATTEMPTS
+from models.tables import (
+    Conversation,
+    Delivery,
+    DeliveryStatus,
+    InboundWebhook,
+    Message,
+    MessageDirection,
+)
 from models.types import utcnow
 
 
@@ -17,6 +25,8 @@ from models.types import utcnow
 class Stats:
     deliveries_by_status: dict[str, int]
     inbound_messages: int
+    inbound_backlog: int  # staged by the webhook, not yet in a conversation
+    inbound_stuck: int  # staged texts whose routing kept failing
     outbox_due: int
     mirror_backlog: int
     mirror_lag_seconds: float
@@ -31,6 +41,12 @@ def read_stats(*, session: Session, now: datetime | None = None) -> Stats:
         select(func.count())
         .select_from(Message)
         .where(Message.direction == MessageDirection.INBOUND)
+    ).one()
+    staged, stuck = session.exec(
+        select(
+            func.count(),
+            func.count().filter(col(InboundWebhook.attempts) >= MAX_ROUTING_ATTEMPTS),
+        ).select_from(InboundWebhook)
     ).one()
     due = session.exec(
         select(func.count())
@@ -50,6 +66,8 @@ def read_stats(*, session: Session, now: datetime | None = None) -> Stats:
     return Stats(
         deliveries_by_status={str(k): int(v) for k, v in by_status.items()},
         inbound_messages=int(inbound),
+        inbound_backlog=int(staged) - int(stuck),
+        inbound_stuck=int(stuck),
         outbox_due=int(due),
         mirror_backlog=int(backlog or 0),
         mirror_lag_seconds=max(lag, 0.0),

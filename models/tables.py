@@ -256,6 +256,26 @@ class IdempotencyKey(SQLModel, table=True):
     created_at: datetime = _timestamp()
 
 
+class InboundWebhook(SQLModel, table=True):
+    """A customer's text as Twilio's webhook brought it, stored before the webhook is
+    answered and routed into its conversation by the inbound router soon after, in arrival
+    (id) order. Deleted in the transaction that routes it."""
+
+    __tablename__ = "inbound_webhook"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_sid: str = Field(unique=True)
+    to_number: str
+    from_number: str
+    body: str = ""
+    media: list[dict[str, str]] | None = Field(default=None, sa_type=JSON)
+    messaging_service_sid: str | None = None
+    opt_out_type: str | None = None
+    received_at: datetime = _timestamp()
+    attempts: int = 0  # failed routing attempts; see models.inbound.MAX_ROUTING_ATTEMPTS
+    last_error: str | None = None
+
+
 class EarlyStatus(SQLModel, table=True):
     """A status callback that arrived before the send that caused it was recorded."""
 

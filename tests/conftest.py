@@ -11,17 +11,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
-from sqlmodel import Session, SQLModel
+from sqlalchemy import Engine, func, text
+from sqlmodel import Session, SQLModel, select
 
 from bot.db import create_db_engine, upgrade_database
 from bot.runtime import Runtime
 from bot.server import create_asgi_app
 from bot.settings import Settings
+from models.tables import InboundWebhook
 from tests.fakes.servers import BackgroundServer, bind_loopback
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, TwilioDriver
-from tests.slack_driver import SIGNING_SECRET, SlackDriver
+from tests.slack_driver import SIGNING_SECRET, SlackDriver, wait_until
 
 POSTGRES_URL = os.environ.get(
     "TEXTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -115,6 +116,15 @@ class Bot:
 
     def session(self) -> Session:
         return self.runtime.database.session()
+
+    def wait_routed(self) -> None:
+        """Until the inbound router has taken every staged text (the webhook only stages)."""
+
+        def nothing_staged() -> bool:
+            with self.runtime.database.read_session() as session:
+                return session.exec(select(func.count()).select_from(InboundWebhook)).one() == 0
+
+        wait_until(nothing_staged, what="the inbound texts routed")
 
 
 def make_settings(

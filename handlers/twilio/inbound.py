@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -18,7 +17,6 @@ from handlers.twilio.signature import TwilioSignature
 from models.away import queue_away_reply
 from models.conversations import add_notice
 from models.inbound import receive_text
-from models.lines import find_line_for_inbound
 from models.optouts import Keyword
 from models.phone import try_parse_phone
 from models.tables import Line
@@ -42,8 +40,9 @@ def _media(form: FormData) -> list[dict[str, str]]:
 
 def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
     async def handle_inbound_sms(request: Request) -> Response:
-        """Store the text (once per MessageSid) in its conversation, then answer empty TwiML;
-        the Slack thread shows it shortly after."""
+        """Stage the text (committed before we answer), then answer empty TwiML; the
+        inbound router puts it in its conversation and the Slack thread shows it shortly
+        after."""
         form = await signature.verified_form(request)
         if form is None:
             return PlainTextResponse("invalid signature", status_code=403)
@@ -52,39 +51,22 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
         sender = str(form.get("From") or "")
         if not sid or not sender or not to:
             return PlainTextResponse("MessageSid, From and To are required", status_code=400)
-
-        def store() -> bool:
-            with deps.session() as session:
-                line = find_line_for_inbound(
-                    session=session,
-                    to_number=to,
-                    messaging_service_sid=str(form.get("MessagingServiceSid") or "") or None,
-                )
-                if line is None:
-                    logger.error(
-                        "inbound text %s to %s matches no line: NOT stored; add the line or "
-                        "fix the number's webhook",
-                        sid,
-                        to,
-                    )
-                    return False
-                return store_inbound_text(
-                    session,
-                    deps,
-                    line=line,
-                    sid=sid,
-                    sender=sender,
-                    body=str(form.get("Body") or ""),
-                    media=_media(form),
-                    opt_out_type=str(form.get("OptOutType") or "") or None,
-                )
-
-        if await run_in_threadpool(store):
-            deps.after_inbound_stored()
-            try:
-                deps.work_queued()
-            except Exception:  # the text is stored: never answer 5xx now
-                logger.exception("could not wake the workers after inbound %s", sid)
+        await deps.stage_inbound(
+            {
+                "message_sid": sid,
+                "to_number": to,
+                "from_number": sender,
+                "body": str(form.get("Body") or ""),
+                "media": _media(form) or None,
+                "messaging_service_sid": str(form.get("MessagingServiceSid") or "") or None,
+                "opt_out_type": str(form.get("OptOutType") or "") or None,
+            }
+        )
+        deps.after_inbound_stored()
+        try:
+            deps.work_queued()
+        except Exception:  # the text is stored: never answer 5xx now
+            logger.exception("could not wake the workers after inbound %s", sid)
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return [Route("/twilio/messages", handle_inbound_sms, methods=["POST"])]

@@ -15,7 +15,13 @@ def test_healthz_and_metrics_follow_the_work(bot: Bot) -> None:
     with bot.session() as session, session.begin():
         make_line(session, grants=("U0ALICE",))
     health = httpx.get(f"{bot.url}/healthz").json()
-    assert health == {"ok": True, "database": True, "outbox_due": 0, "mirror_backlog": 0}
+    assert health == {
+        "ok": True,
+        "database": True,
+        "inbound_backlog": 0,
+        "outbox_due": 0,
+        "mirror_backlog": 0,
+    }
 
     bot.slack.slash("Sales 2025550150 Hello", user="U0ALICE")
     bot.twilio.text(from_="+12025550151", to="+12025550100", body="Hi!")

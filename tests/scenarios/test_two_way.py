@@ -151,6 +151,7 @@ def test_a_text_to_an_unknown_number_is_answered_and_stores_nothing(
 ) -> None:
     response = bot.twilio.text(from_=NEW, to="+12025550199", body="wrong number")
     assert response.status_code == 200
+    bot.wait_routed()
     assert "matches no line" in caplog.text
     with bot.session() as session:
         assert session.exec(select(Message)).all() == []
