@@ -17,6 +17,7 @@ from bot.db import Database
 from handlers.deps import HandlerDeps
 from handlers.twilio.inbound import store_inbound_text
 from models.inbound import (
+    any_staged,
     note_routing_failure,
     staged_texts,
     take_routing_turn,
@@ -43,6 +44,9 @@ class InboundRouter:
 
     def step(self) -> float | None:
         """Route the oldest staged texts for up to the transaction budget."""
+        with self.database.read_session() as session:
+            if not any_staged(session=session):  # no write lock just to find nothing
+                return None
         with self.database.session() as session, session.begin():
             if not take_routing_turn(session):
                 return BUSY_RETRY_SECONDS

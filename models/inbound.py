@@ -55,6 +55,16 @@ def take_routing_turn(session: Session) -> bool:
     return bool(session.execute(select(func.pg_try_advisory_xact_lock(_ROUTING_LOCK_KEY))).scalar())
 
 
+def any_staged(*, session: Session) -> bool:
+    """Whether a text waits for the router (those parked after failing do not)."""
+    waiting = session.exec(
+        select(InboundWebhook.id)
+        .where(col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS)
+        .limit(1)
+    ).first()
+    return waiting is not None
+
+
 def staged_texts(*, session: Session, limit: int) -> list[InboundWebhook]:
     """The oldest staged texts still to route, in arrival order."""
     return list(
