@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, or_
+from sqlalchemy import BindParameter, String, bindparam, case, delete, or_
 from sqlmodel import Session, col, select
 
 from models.tables import (
@@ -45,7 +45,9 @@ def is_usergroup(principal: str) -> bool:
     return principal.startswith("S")
 
 
-def _usable_line_ids(team_id: str, user_id: str):  # type: ignore[no-untyped-def]
+def _usable_line_ids(  # type: ignore[no-untyped-def]
+    team_id: str | BindParameter[str], user_id: str | BindParameter[str]
+):
     groups_of_user = select(UsergroupMember.usergroup_id).where(
         UsergroupMember.team_id == team_id, UsergroupMember.user_id == user_id
     )
@@ -67,6 +69,26 @@ def find_usable_lines(*, session: Session, team_id: str, user_id: str) -> list[L
             .order_by(Line.name, Line.number)
         ).all()
     )
+
+
+def can_use_any_line(*, session: Session, team_id: str, user_id: str) -> bool:
+    """Whether find_usable_lines would find a line: a cheap check for every options request."""
+    params = {"team_id": team_id, "user_id": user_id}
+    return session.exec(_ANY_USABLE_LINE, params=params).first() is not None
+
+
+# Built once: building the statement would cost more than running it.
+_ANY_USABLE_LINE = (
+    select(Line.id)
+    .where(
+        Line.team_id == bindparam("team_id"),
+        col(Line.active).is_(True),
+        col(Line.id).in_(
+            _usable_line_ids(bindparam("team_id", type_=String), bindparam("user_id", type_=String))
+        ),
+    )
+    .limit(1)
+)
 
 
 def can_use_line(*, session: Session, line: Line, user_id: str) -> bool:

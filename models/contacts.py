@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, delete, func, tuple_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from models.phone import number_search_terms
 from models.tables import Contact, ContactSearchTerm
@@ -18,6 +22,12 @@ _TERM_LENGTH = 64
 # Every term is made of these characters only; '{' sorts right after 'z', so all terms
 # starting with a prefix p lie in [p, p + '{').
 _PREFIX_END = "{"
+# In a query of several words, a word of digits matches numbers only from this length on;
+# shorter, it matches name words only, told apart as terms shorter than any phone number.
+_NUMBER_PREFIX_DIGITS = 3
+_NUMBER_TERM_LENGTH = 7
+# How many terms of the longest word a query of several words reads at most.
+_SCANNED_TERMS = 2000
 
 
 @dataclass(frozen=True)
@@ -98,49 +108,130 @@ def search_contacts(
 ) -> list[ContactSuggestion]:
     """Contacts whose name words or number digits start with what was typed.
 
-    A query with digits matches numbers (punctuation ignored, so "(202) 555" works); a
-    query of words matches contacts having a name word starting with each of them.
+    A query of digits matches numbers (punctuation ignored, so "(202) 555" works), and
+    name words such as the 4 of "Customer 4". A query of words matches contacts having,
+    for each word, a name word starting with it; a word of three or more digits may
+    instead start the contact's number ("john 202"), while one or two digits match name
+    words only, so that "customer 1" is not every contact with a +1 number. Results come
+    in the index order of the longest word's matching terms.
     """
     digits = re.sub(r"\D", "", query)
-    words = _fold(query).split()
     if digits and len(digits) >= len(re.sub(r"[\s()+.-]", "", query)):
-        return [
-            ContactSuggestion(c, "number")
-            for c in _contacts_with_term_prefix(session, team_id, digits[:_TERM_LENGTH], limit)
-        ]
+        found = _contacts_with_term_prefixes(session, team_id, [digits[:_TERM_LENGTH]], limit)
+        return [ContactSuggestion(c, "number") for c in found]
+    words = list(dict.fromkeys(w[:_TERM_LENGTH] for w in _fold(query).split()))
     if not words:
         return []
-    # Scan the index with the longest word (fewest rows), then check the others.
-    anchor = max(words, key=len)
-    others = [w for w in words if w != anchor]
-    candidates = _contacts_with_term_prefix(
-        session, team_id, anchor[:_TERM_LENGTH], limit if not others else limit * 20
-    )
-    matches = []
-    for contact in candidates:
-        contact_words = name_search_terms(contact.name)
-        if all(any(cw.startswith(w) for cw in contact_words) for w in others):
-            matches.append(ContactSuggestion(contact, "name"))
-        if len(matches) == limit:
-            break
-    return matches
+    # Scan the index with the longest word (fewest rows); the others only filter.
+    words.sort(key=len, reverse=True)
+    found = _contacts_with_term_prefixes(session, team_id, words, limit, short_digits_as_names=True)
+    return [ContactSuggestion(c, "name") for c in found]
 
 
-def _contacts_with_term_prefix(
-    session: Session, team_id: str, prefix: str, limit: int
+def _contacts_with_term_prefixes(
+    session: Session,
+    team_id: str,
+    prefixes: list[str],
+    limit: int,
+    *,
+    short_digits_as_names: bool = False,
 ) -> list[Contact]:
-    term_rows = session.exec(
-        select(ContactSearchTerm.contact_id)
-        .where(
-            ContactSearchTerm.team_id == team_id,
-            ContactSearchTerm.term >= prefix,
-            ContactSearchTerm.term < prefix + _PREFIX_END,
+    """Contacts having a term starting with each prefix, in the index order of the first
+    prefix's terms.
+
+    The first prefix's range is read in index order and each further prefix is checked
+    per row, through the index on contact_id. Only the range's first _SCANNED_TERMS terms
+    are read, so the cost stays bounded when few contacts match all the prefixes, at the
+    price of missing matches behind that many partial ones.
+    """
+    names_only = tuple(
+        short_digits_as_names and p.isdigit() and len(p) < _NUMBER_PREFIX_DIGITS for p in prefixes
+    )
+    params: dict[str, Any] = {"team_id": team_id, "limit": limit, "rows": limit * 2}
+    for i, prefix in enumerate(prefixes):
+        params[f"start{i}"], params[f"end{i}"] = prefix, prefix + _PREFIX_END
+    last = None
+    if len(prefixes) > 1:
+        params["skip"] = _SCANNED_TERMS - 1
+        last = session.exec(_last_scanned_term(names_only[0]), params=params).first()
+        if last is not None:
+            params["last_term"], params["last_id"] = last
+    return list(session.exec(_matching_contacts(names_only, last is not None), params=params))
+
+
+# The statements below are built once per shape and take the prefixes as parameters:
+# building a statement costs more than running it on a small table.
+_TERM, _CONTACT_ID = col(ContactSearchTerm.term), col(ContactSearchTerm.contact_id)
+_OF_TEAM = col(ContactSearchTerm.team_id) == bindparam("team_id")
+
+
+@lru_cache
+def _last_scanned_term(names_only: bool) -> Select[str, int]:
+    """(term, contact_id) of the _SCANNED_TERMS-th term of the first prefix, if any."""
+    return (
+        select(_TERM, _CONTACT_ID)
+        .where(_OF_TEAM, _term_range(_TERM, 0, names_only))
+        .order_by(_TERM, _CONTACT_ID)
+        .offset(bindparam("skip", type_=Integer))
+        .limit(1)
+    )
+
+
+@lru_cache
+def _matching_contacts(names_only: tuple[bool, ...], bounded: bool) -> SelectOfScalar[Contact]:
+    """Contacts with a term starting with each prefix; bounded: read up to (last_term,
+    last_id) only."""
+    # SQLite bounds an index scan with one end only, so an earlier end replaces the range's.
+    scan_end = (
+        tuple_(_TERM, _CONTACT_ID) <= tuple_(bindparam("last_term"), bindparam("last_id"))
+        if bounded
+        else None
+    )
+    conditions = [_OF_TEAM, _term_range(_TERM, 0, names_only[0], scan_end)]
+    for i, only_names in enumerate(names_only[1:], 1):
+        further = aliased(ContactSearchTerm)
+        conditions.append(
+            select(further.contact_id)
+            .where(
+                col(further.contact_id) == _CONTACT_ID,
+                _term_range(col(further.term), i, only_names),
+            )
+            # OFFSET 0 keeps PostgreSQL from turning the EXISTS into a join that reads the
+            # whole range of this prefix; it stays a per-row check through contact_id.
+            .offset(0)
+            .exists()
         )
-        .order_by(col(ContactSearchTerm.term))
-        .limit(limit * 2)
-    ).all()
-    ids = list(dict.fromkeys(term_rows))[:limit]
-    if not ids:
-        return []
-    by_id = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids))).all()}
-    return [by_id[i] for i in ids if i in by_id]
+    found = (
+        select(_TERM, _CONTACT_ID)
+        .where(*conditions)
+        .order_by(_TERM, _CONTACT_ID)
+        # A contact may have several terms in the range, e.g. its two number forms.
+        .limit(bindparam("rows", type_=Integer))
+        .subquery()
+    )
+    # Each contact once, where its first term came.
+    first_found = (
+        select(found.c.contact_id, func.min(found.c.term).label("term"))
+        .group_by(found.c.contact_id)
+        .subquery()
+    )
+    return (
+        select(Contact)
+        .join(first_found, first_found.c.contact_id == Contact.id)
+        .order_by(first_found.c.term, first_found.c.contact_id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+def _term_range(
+    term: Any, i: int, names_only: bool, end: ColumnElement[bool] | None = None
+) -> ColumnElement[bool]:
+    """term starts with prefix i (parameters start{i} and end{i})."""
+    conditions = [
+        term >= bindparam(f"start{i}"),
+        term < bindparam(f"end{i}") if end is None else end,
+    ]
+    if names_only:
+        # Numbers are indexed as long digit strings; shorter digit terms are name words.
+        conditions.append(func.length(term) < _NUMBER_TERM_LENGTH)
+    return and_(*conditions)

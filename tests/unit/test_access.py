@@ -5,6 +5,7 @@ from sqlmodel import Session
 
 from models.access import (
     InvalidPrincipal,
+    can_use_any_line,
     can_use_line,
     find_stale_usergroups,
     find_usable_line,
@@ -55,6 +56,28 @@ def test_membership_of_a_group_in_another_team_does_not_count(session: Session, 
         session=session, team_id="T9", usergroup_id="S0ONE", user_ids=["U0TWO"]
     )
     assert not can_use_line(session=session, line=support, user_id="U0TWO")
+
+
+def test_can_use_any_line_agrees_with_find_usable_lines(session: Session, lines) -> None:
+    sales, _, _ = lines
+
+    def agree(team_id: str, user_id: str) -> bool:
+        found = find_usable_lines(session=session, team_id=team_id, user_id=user_id)
+        answer = can_use_any_line(session=session, team_id=team_id, user_id=user_id)
+        assert answer == bool(found)
+        return answer
+
+    assert agree("T0TEST", "U0ONE")
+    assert not agree("T0TEST", "U0TWO")
+    assert agree("T9", "U0ONE")
+    replace_usergroup_members(
+        session=session, team_id="T0TEST", usergroup_id="S0ONE", user_ids=["U0TWO"]
+    )
+    assert agree("T0TEST", "U0TWO")
+    sales.active = False
+    session.add(sales)
+    session.flush()
+    assert not agree("T0TEST", "U0ONE")
 
 
 def test_find_usable_line_checks_team_activity_and_access(session: Session, lines) -> None:

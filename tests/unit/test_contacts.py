@@ -1,5 +1,7 @@
+import pytest
 from sqlmodel import Session, select
 
+from models import contacts
 from models.contacts import (
     get_or_create_contact,
     name_search_terms,
@@ -71,6 +73,75 @@ def test_search_respects_the_limit(session: Session) -> None:
     for n in range(30):
         make_contact(session, phone=f"+120255501{n:02d}", name=f"Sam {n}")
     assert len(search_contacts(session=session, team_id="T0TEST", query="sam", limit=20)) == 20
+
+
+def test_every_word_must_start_a_name_word(session: Session) -> None:
+    make_contact(session, phone="+12025550123", name="John")
+    make_contact(session, phone="+12025550124", name="John Smith")
+    make_contact(session, phone="+12025550125", name="Sam Johnson")
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="john s")) == [
+        "John Smith",
+        "Sam Johnson",
+    ]
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="john sm")) == [
+        "John Smith"
+    ]
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="s jo")) == [
+        "John Smith",
+        "Sam Johnson",
+    ]
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="smith jo jo")) == [
+        "John Smith"
+    ]
+
+
+def test_several_words_are_limited_and_in_order_of_the_longest_word(session: Session) -> None:
+    for n in range(25):
+        make_contact(session, phone=f"+120255501{n:02d}", name=f"Sam Lee {n}")
+        make_contact(session, phone=f"+120255502{n:02d}", name=f"Sam Wu {n}")
+    found = search_contacts(session=session, team_id="T0TEST", query="lee sam", limit=20)
+    assert _names(found) == [f"Sam Lee {n}" for n in range(20)]
+    assert {r.matched_on for r in found} == {"name"}
+
+
+def test_a_rare_match_is_found_behind_many_partial_ones(session: Session) -> None:
+    for n in range(30):
+        make_contact(session, phone=f"+120255501{n:02d}", name=f"Sam {n}")
+    make_contact(session, phone="+12025550200", name="Sam Target")
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="sam t", limit=1)) == [
+        "Sam Target"
+    ]
+
+
+def test_a_query_of_several_words_reads_a_bounded_number_of_terms(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts, "_SCANNED_TERMS", 3)
+    for n, name in enumerate(["Sam 0", "Sam 1", "Sam Tess", "Sam Tom"]):
+        make_contact(session, phone=f"+120255501{n:02d}", name=name)
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="sam t")) == ["Sam Tess"]
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="sam to")) == []
+    assert _names(search_contacts(session=session, team_id="T0TEST", query="tom")) == ["Sam Tom"]
+
+
+def test_a_further_word_of_digits_matches_numbers_from_three_digits(session: Session) -> None:
+    make_contact(session, phone="+12025550101", name="Customer 1")
+    make_contact(session, phone="+14155550102", name="Customer 2")
+    make_contact(session, phone="+12025550103", name="Customer 10")
+
+    def names(query: str) -> list[str | None]:
+        return _names(search_contacts(session=session, team_id="T0TEST", query=query))
+
+    assert names("customer 1") == ["Customer 1", "Customer 10"]
+    assert names("customer 202") == ["Customer 1", "Customer 10"]
+    assert names("customer 1415") == ["Customer 2"]
+    assert names("1 customer") == ["Customer 1", "Customer 10"]
+
+
+def test_a_query_of_digits_also_matches_digit_name_words(session: Session) -> None:
+    make_contact(session, phone="+12025550101", name="Customer 4")
+    found = search_contacts(session=session, team_id="T0TEST", query="4")
+    assert _names(found) == ["Customer 4"]
 
 
 def test_renaming_reindexes(session: Session) -> None:
