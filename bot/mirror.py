@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
-from bot.db import Database, mark_background_thread
+from bot.db import Database
 from bot.slack_pace import ChannelPace
 from handlers.blocks import (
     REPLY_REACTIONS,
@@ -78,9 +78,9 @@ class SlackMirror:
         self.client = client
         self.fetch_media = fetch_media
         self.lease = lease
-        self._pool = ThreadPoolExecutor(
-            concurrency, thread_name_prefix="mirror", initializer=mark_background_thread
-        )
+        # Not marked as background writers (bot.db.WriteTurns): a post to Slack is recorded
+        # right after it, since one a crash leaves unrecorded is posted again.
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mirror")
 
     def step(self) -> float | None:
         now = utcnow()

@@ -7,6 +7,7 @@ SKIP LOCKED also keeps concurrent dispatchers off each other's candidates).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
@@ -61,61 +62,110 @@ def find_lines_with_due_deliveries(*, session: Session, now: datetime) -> list[L
     return list(session.exec(select(Line).where(col(Line.id).in_(line_ids))).all())
 
 
-def take_send_slot(*, session: Session, line: Line, now: datetime) -> bool:
-    """Reserve the line's next send slot if it is free now; pacing holds across processes
-    because the slot is taken by a conditional UPDATE on the value we read."""
+def take_send_slots(
+    *,
+    session: Session,
+    line: Line,
+    now: datetime,
+    limit: int = 1,
+    ahead: timedelta = timedelta(0),
+) -> list[datetime]:
+    """Reserve up to `limit` of the line's next send slots that start by `now + ahead`;
+    returns their start times, one interval apart (empty if none is free). Pacing holds
+    across processes because the slots are taken by one conditional UPDATE on the value
+    we read: a dispatcher that read the same value takes nothing."""
     previous = line.next_send_at
-    if previous is not None and previous > now:
-        return False
     interval = timedelta(seconds=1 / max(line.sends_per_second, 0.001))
     # Keep the cadence when sends follow each other; start afresh after a pause.
     start = previous if previous is not None and previous > now - interval else now
+    if limit < 1 or start > now + ahead:
+        return []
+    count = min(limit, (now + ahead - start) // interval + 1)
     unchanged = (
         col(Line.next_send_at).is_(None) if previous is None else col(Line.next_send_at) == previous
     )
     result = session.execute(
         update(Line)
         .where(col(Line.id) == line.id, unchanged)
-        .values(next_send_at=start + interval)
+        .values(next_send_at=start + count * interval)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return []
+    return [start + n * interval for n in range(count)]
 
 
-def claim_next_delivery(*, session: Session, line_id: int, now: datetime) -> Delivery | None:
-    """Claim the oldest due delivery of the line (pending -> sending), or None."""
+def take_send_slot(*, session: Session, line: Line, now: datetime) -> bool:
+    """Reserve the line's next send slot if it is free now."""
+    return bool(take_send_slots(session=session, line=line, now=now))
+
+
+def return_send_slots(*, session: Session, line_id: int, first_unused: datetime) -> None:
+    """Give back the slots from `first_unused` on, in the transaction that took them (which
+    holds the line's row, so no other dispatcher has taken any since)."""
+    session.execute(
+        update(Line)
+        .where(col(Line.id) == line_id)
+        .values(next_send_at=first_unused)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def claim_due_deliveries(
+    *, session: Session, line_id: int, now: datetime, slots: list[datetime]
+) -> list[Delivery]:
+    """Claim the line's oldest due deliveries (pending -> sending), one for each slot and
+    claimed for that slot's time; fewer if fewer are due."""
+    if not slots:
+        return []
     candidates = session.exec(
         select(Delivery.id)
         .where(Delivery.line_id == line_id, _due(now))
         .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
-        .limit(5)
+        .limit(len(slots) + 4)
         .with_for_update(skip_locked=True)
     ).all()
+    claimed: list[Delivery] = []
     for delivery_id in candidates:
+        slot = slots[len(claimed)]
         result = session.execute(
             update(Delivery)
             .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.PENDING)
             .values(
                 status=DeliveryStatus.SENDING,
-                claimed_at=now,
+                claimed_at=slot,
                 attempts=Delivery.attempts + 1,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            return session.get(Delivery, delivery_id, populate_existing=True)
-    return None
+            delivery = session.get(Delivery, delivery_id, populate_existing=True)
+            assert delivery is not None
+            claimed.append(delivery)
+            if len(claimed) == len(slots):
+                break
+    return claimed
 
 
-def next_due_time(*, session: Session) -> datetime | None:
-    """When the earliest pending delivery may go out, counting its line's pacing."""
-    rows = session.exec(
+def claim_next_delivery(*, session: Session, line_id: int, now: datetime) -> Delivery | None:
+    """Claim the oldest due delivery of the line (pending -> sending), or None."""
+    claimed = claim_due_deliveries(session=session, line_id=line_id, now=now, slots=[now])
+    return claimed[0] if claimed else None
+
+
+def next_due_time(*, session: Session, skip_lines: Collection[int] = ()) -> datetime | None:
+    """When the earliest pending delivery may go out, counting its line's pacing (of the
+    lines not in `skip_lines`)."""
+    query = (
         select(func.min(Delivery.next_attempt_at), Line.next_send_at)
         .join(Line, col(Line.id) == Delivery.line_id)
         .where(Delivery.status == DeliveryStatus.PENDING)
         .group_by(col(Line.id), col(Line.next_send_at))
-    ).all()
+    )
+    if skip_lines:
+        query = query.where(col(Line.id).not_in(skip_lines))
+    rows = session.exec(query).all()
     due = [max(attempt, slot) if slot else attempt for attempt, slot in rows if attempt]
     return min(due, default=None)
 

@@ -7,8 +7,10 @@ the phone numbers it owns (`own_number`), which can be updated, and Messaging Se
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
+import time
 from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
@@ -65,6 +67,18 @@ class FakeMessagingService:
         }
 
 
+@dataclass
+class CreateCall:
+    """One request to send a message: when it came in and when it was answered
+    (time.monotonic()), and how."""
+
+    to: str
+    from_: str | None
+    received: float
+    answered: float
+    status_code: int
+
+
 def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse(
         {"code": code, "message": message, "status": status, "more_info": ""}, status_code=status
@@ -72,8 +86,15 @@ def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
 
 
 class FakeTwilio(SimulatedCarrier):
-    def __init__(self) -> None:
+    """`send_delay` (seconds) is how long it takes to answer a request to send, and
+    `delay_sends_to(to, seconds)` sets it for one number; `create_calls` records each such
+    request's timing."""
+
+    def __init__(self, *, send_delay: float = 0.0) -> None:
         super().__init__(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, callback_delay=None)
+        self.send_delay = send_delay
+        self.send_delays: dict[str, float] = {}
+        self.create_calls: list[CreateCall] = []
         self.url = ""  # set when served
         self.media: dict[str, tuple[bytes, str]] = {}
         self.account_name = "Test account"
@@ -100,6 +121,29 @@ class FakeTwilio(SimulatedCarrier):
                 Route("/v1/Services/{sid}", self._messaging_service, methods=["GET"]),
             ]
         )
+
+    def delay_sends_to(self, to: str, seconds: float) -> None:
+        """Take `seconds` to answer each request to send to `to`."""
+        self.send_delays[to] = seconds
+
+    async def _create(self, request: Request) -> JSONResponse:
+        received = time.monotonic()
+        form = await request.form()  # kept by the request for the handler
+        to = str(form.get("To", ""))
+        delay = self.send_delays.get(to, self.send_delay)
+        if delay:
+            await asyncio.sleep(delay)
+        response = await super()._create(request)
+        self.create_calls.append(
+            CreateCall(
+                to=to,
+                from_=str(form["From"]) if "From" in form else None,
+                received=received,
+                answered=time.monotonic(),
+                status_code=response.status_code,
+            )
+        )
+        return response
 
     def own_number(
         self,

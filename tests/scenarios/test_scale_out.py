@@ -28,42 +28,43 @@ RATE = 10.0  # texts a second, per line
 def test_two_processes_send_each_text_once_within_each_lines_rate(
     tmp_path, database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio
 ) -> None:
-    engine = create_db_engine(database_url)
-    with Session(engine) as session, session.begin():
-        for line_number in range(LINES):
-            line = make_line(
-                session,
-                number=f"+120255501{line_number:02d}",
-                name=f"Line {line_number}",
-                channel_id=f"C0LINE{line_number}",
-            )
-            line.sends_per_second = RATE
-            for n in range(PER_LINE):
-                contact = make_contact(session, phone=f"+120255502{n:02d}", name=None)
-                conversation, _ = open_or_reopen_conversation(
-                    session=session, line=line, contact=contact, user_id="U0ALICE"
-                )
-                send_text(
-                    session=session,
-                    conversation=conversation,
-                    line=line,
-                    recipients=[contact],
-                    body=f"text {line_number}-{n}",
-                    author_user_id="U0ALICE",
-                )
-        # And one scheduled text, due while both processes run: it must fire once.
-        send_text(
-            session=session,
-            conversation=conversation,
-            line=line,
-            recipients=[contact],
-            body="scheduled",
-            author_user_id="U0ALICE",
-            scheduled_for=utcnow() + timedelta(seconds=3),
-        )
-
+    # Both processes are up before the texts are queued, so both find them (a process
+    # takes seconds to start on a busy machine; at 10/s the texts take five).
     bots = [BotProcess(tmp_path, database_url, fake_slack, fake_twilio) for _ in range(2)]
+    engine = create_db_engine(database_url)
     try:
+        with Session(engine) as session, session.begin():
+            for line_number in range(LINES):
+                line = make_line(
+                    session,
+                    number=f"+120255501{line_number:02d}",
+                    name=f"Line {line_number}",
+                    channel_id=f"C0LINE{line_number}",
+                )
+                line.sends_per_second = RATE
+                for n in range(PER_LINE):
+                    contact = make_contact(session, phone=f"+120255502{n:02d}", name=None)
+                    conversation, _ = open_or_reopen_conversation(
+                        session=session, line=line, contact=contact, user_id="U0ALICE"
+                    )
+                    send_text(
+                        session=session,
+                        conversation=conversation,
+                        line=line,
+                        recipients=[contact],
+                        body=f"text {line_number}-{n}",
+                        author_user_id="U0ALICE",
+                    )
+            # And one scheduled text, due while both processes run: it must fire once.
+            send_text(
+                session=session,
+                conversation=conversation,
+                line=line,
+                recipients=[contact],
+                body="scheduled",
+                author_user_id="U0ALICE",
+                scheduled_for=utcnow() + timedelta(seconds=3),
+            )
         wait_until(
             lambda: len(fake_twilio.messages) >= LINES * PER_LINE + 1, timeout=60, what="all texts"
         )

@@ -5,6 +5,7 @@ from sqlmodel import Session, select
 
 from models.deliveries import (
     apply_provider_status,
+    claim_due_deliveries,
     claim_next_delivery,
     find_lines_with_due_deliveries,
     is_forward,
@@ -12,7 +13,9 @@ from models.deliveries import (
     record_accepted,
     record_failure,
     record_retry,
+    return_send_slots,
     take_send_slot,
+    take_send_slots,
 )
 from models.tables import Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
@@ -90,6 +93,74 @@ def test_a_slot_read_by_two_dispatchers_is_taken_once(session: Session, outbox: 
     assert take_send_slot(session=session, line=outbox, now=now)
     later = now + timedelta(seconds=5)
     assert take_send_slot(session=session, line=stale_copy, now=later) is False
+
+
+def test_several_slots_are_taken_at_once_spaced_by_the_interval(
+    session: Session, outbox: Line
+) -> None:
+    outbox.sends_per_second = 100
+    session.add(outbox)
+    session.commit()
+    now = utcnow()
+    ms = timedelta(milliseconds=1)
+    slots = take_send_slots(session=session, line=outbox, now=now, limit=10, ahead=35 * ms)
+    assert slots == [now, now + 10 * ms, now + 20 * ms, now + 30 * ms]  # those by now + 35 ms
+    session.commit()
+    session.refresh(outbox)
+    assert outbox.next_send_at == now + 40 * ms
+    # The next ones follow on, however many fit and the caller can take.
+    later = now + 25 * ms
+    assert take_send_slots(session=session, line=outbox, now=later, limit=10, ahead=10 * ms) == []
+    assert take_send_slots(session=session, line=outbox, now=later, limit=2, ahead=50 * ms) == [
+        now + 40 * ms,
+        now + 50 * ms,
+    ]
+    session.commit()
+    session.refresh(outbox)
+    assert outbox.next_send_at == now + 60 * ms
+
+
+def test_slots_read_by_two_dispatchers_are_taken_once(session: Session, outbox: Line) -> None:
+    outbox.sends_per_second = 100
+    session.add(outbox)
+    session.commit()
+    stale_copy = Line.model_validate(outbox)
+    now = utcnow()
+    ahead = timedelta(milliseconds=50)
+    assert take_send_slots(session=session, line=outbox, now=now, limit=5, ahead=ahead)
+    assert take_send_slots(session=session, line=stale_copy, now=now, limit=5, ahead=ahead) == []
+
+
+def test_unused_slots_are_given_back(session: Session, outbox: Line) -> None:
+    outbox.sends_per_second = 10
+    session.add(outbox)
+    session.commit()
+    now = utcnow()
+    slots = take_send_slots(
+        session=session, line=outbox, now=now, limit=5, ahead=timedelta(seconds=1)
+    )
+    claimed = claim_due_deliveries(session=session, line_id=outbox.id, now=now, slots=slots)
+    assert len(slots) == 5 and len(claimed) == 3  # only three texts are queued
+    return_send_slots(session=session, line_id=outbox.id, first_unused=slots[3])
+    session.commit()
+    session.refresh(outbox)
+    assert outbox.next_send_at == now + timedelta(seconds=0.3)
+
+
+def test_each_claim_is_for_its_slot_oldest_first(session: Session, outbox: Line) -> None:
+    now = utcnow()
+    slots = [now + timedelta(milliseconds=n * 10) for n in range(2)]
+    claimed = claim_due_deliveries(session=session, line_id=outbox.id, now=now, slots=slots)
+    assert [d.claimed_at for d in claimed] == slots
+    assert claimed[0].id < claimed[1].id
+    assert all(d.status == DeliveryStatus.SENDING and d.attempts == 1 for d in claimed)
+    rest = claim_due_deliveries(session=session, line_id=outbox.id, now=now, slots=slots)
+    assert len(rest) == 1 and rest[0].id > claimed[1].id
+
+
+def test_next_due_time_can_leave_lines_out(session: Session, outbox: Line) -> None:
+    assert next_due_time(session=session, skip_lines=[outbox.id]) is None
+    assert next_due_time(session=session, skip_lines=[outbox.id + 1]) is not None
 
 
 def test_due_lines_and_next_due_time(session: Session, outbox: Line) -> None:
