@@ -18,6 +18,7 @@ from handlers.deps import HandlerDeps
 from handlers.twilio.inbound import store_inbound_text
 from models.inbound import (
     any_staged,
+    forget_staged,
     note_routing_failure,
     staged_texts,
     take_routing_turn,
@@ -47,6 +48,16 @@ class InboundRouter:
         with self.database.read_session() as session:
             if not any_staged(session=session):  # no write lock just to find nothing
                 return None
+        try:
+            return self._route_staged(careful=False)
+        except Exception:
+            # A text failed and its batch was rolled back: route the batch again with a
+            # savepoint per text, so that only the failing one stays behind. (Savepoints
+            # for every batch would cost two more round trips a text.)
+            logger.info("routing a batch of staged texts failed; routing it text by text")
+            return self._route_staged(careful=True)
+
+    def _route_staged(self, *, careful: bool) -> float | None:
         with self.database.session() as session, session.begin():
             if not take_routing_turn(session):
                 return BUSY_RETRY_SECONDS
@@ -55,49 +66,65 @@ class InboundRouter:
                 return None
             deadline = time.monotonic() + TRANSACTION_BUDGET_SECONDS
             lines: dict[tuple[str, str | None], Line | None] = {}
+            routed: list[int] = []
             for text in staged:
-                self._route(session, text, lines)
+                if not careful:
+                    self._put_in_conversation(session, text, lines)
+                    routed.append(text.id or 0)
+                elif self._put_in_conversation_or_note_failure(session, text, lines):
+                    routed.append(text.id or 0)
                 if time.monotonic() > deadline:
                     break
+            forget_staged(session=session, staged_ids=routed)
         self.on_routed()
         return 0
 
-    def _route(
+    def _put_in_conversation_or_note_failure(
+        self,
+        session: Session,
+        text: InboundWebhook,
+        lines: dict[tuple[str, str | None], Line | None],
+    ) -> bool:
+        """False if routing the text failed: it stays staged, its failure counted."""
+        try:
+            with session.begin_nested():
+                self._put_in_conversation(session, text, lines)
+        except Exception as exc:
+            logger.exception("could not route inbound text %s; will retry", text.message_sid)
+            lines.clear()  # the rollback may have expired what was cached
+            note_routing_failure(session=session, staged_id=text.id or 0, error=repr(exc))
+            return False
+        return True
+
+    def _put_in_conversation(
         self,
         session: Session,
         text: InboundWebhook,
         lines: dict[tuple[str, str | None], Line | None],
     ) -> None:
         key = (text.to_number, text.messaging_service_sid)
-        try:
-            with session.begin_nested():
-                if key not in lines:
-                    lines[key] = find_line_for_inbound(
-                        session=session,
-                        to_number=text.to_number,
-                        messaging_service_sid=text.messaging_service_sid,
-                    )
-                line = lines[key]
-                if line is None:
-                    logger.error(
-                        "inbound text %s to %s matches no line: NOT stored; add the line or "
-                        "fix the number's webhook",
-                        text.message_sid,
-                        text.to_number,
-                    )
-                else:
-                    store_inbound_text(
-                        session,
-                        self.deps,
-                        line=line,
-                        sid=text.message_sid,
-                        sender=text.from_number,
-                        body=text.body,
-                        media=text.media,
-                        opt_out_type=text.opt_out_type,
-                    )
-                session.delete(text)
-        except Exception as exc:
-            logger.exception("could not route inbound text %s; will retry", text.message_sid)
-            lines.clear()  # the rollback may have expired what was cached
-            note_routing_failure(session=session, staged_id=text.id or 0, error=repr(exc))
+        if key not in lines:
+            lines[key] = find_line_for_inbound(
+                session=session,
+                to_number=text.to_number,
+                messaging_service_sid=text.messaging_service_sid,
+            )
+        line = lines[key]
+        if line is None:
+            logger.error(
+                "inbound text %s to %s matches no line: NOT stored; add the line or "
+                "fix the number's webhook",
+                text.message_sid,
+                text.to_number,
+            )
+            return
+        store_inbound_text(
+            session,
+            self.deps,
+            line=line,
+            sid=text.message_sid,
+            sender=text.from_number,
+            body=text.body,
+            media=text.media,
+            opt_out_type=text.opt_out_type,
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlmodel import Session, col, select
 
 from models.tables import (
@@ -63,13 +63,22 @@ def mark_summary_changed(session: Session, broadcast_id: int) -> None:
 def note_reply(session: Session, conversation: Conversation) -> None:
     """A contact answered in this conversation: its broadcasts' summaries show 'replied'."""
     broadcast_ids = session.exec(
-        select(Message.broadcast_id)
-        .where(Message.conversation_id == conversation.id, col(Message.broadcast_id).is_not(None))
-        .distinct()
+        _BROADCASTS_OF_CONVERSATION, params={"conversation_id": conversation.id}
     ).all()
     for broadcast_id in broadcast_ids:
         if broadcast_id is not None:
             mark_summary_changed(session, broadcast_id)
+
+
+# Built once: every inbound text runs it.
+_BROADCASTS_OF_CONVERSATION = (
+    select(Message.broadcast_id)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        col(Message.broadcast_id).is_not(None),
+    )
+    .distinct()
+)
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,14 @@ def clean_name(name: str | None) -> str | None:
 
 
 def find_contact_by_phone(*, session: Session, team_id: str, phone: str) -> Contact | None:
-    return session.exec(
-        select(Contact).where(Contact.team_id == team_id, Contact.phone == phone)
-    ).first()
+    return session.exec(_CONTACT_BY_PHONE, params={"team_id": team_id, "phone": phone}).first()
+
+
+# Built once, like the other statements every inbound text runs: building costs more than
+# running them.
+_CONTACT_BY_PHONE = select(Contact).where(
+    Contact.team_id == bindparam("team_id"), Contact.phone == bindparam("phone")
+)
 
 
 def _index_contact(session: Session, contact: Contact) -> None:
@@ -83,11 +88,15 @@ def get_or_create_contact(
     An existing contact keeps its name unless it has none and a name is given.
     """
     name = clean_name(name)
-    inserted = insert_ignoring_conflicts(
-        session, Contact, {"team_id": team_id, "phone": phone, "name": name}
-    )
+    # Most texts come from contacts already known: look before trying to insert.
     contact = find_contact_by_phone(session=session, team_id=team_id, phone=phone)
-    assert contact is not None
+    inserted = 0
+    if contact is None:
+        inserted = insert_ignoring_conflicts(
+            session, Contact, {"team_id": team_id, "phone": phone, "name": name}
+        )
+        contact = find_contact_by_phone(session=session, team_id=team_id, phone=phone)
+        assert contact is not None
     if inserted:
         _index_contact(session, contact)
     elif name and not contact.name:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import true, update
+from sqlalchemy import bindparam, true, update
 from sqlmodel import Session, col, select
 
 from models.merge_fields import DEFAULT_FALLBACK, fill_merge_fields
@@ -22,7 +22,7 @@ from models.tables import (
     MessageDirection,
     MessageOrigin,
 )
-from models.types import insert_ignoring_conflicts, utcnow
+from models.types import insert_ignoring_conflicts, insert_unless_conflicting, utcnow
 
 MAX_MESSAGE_LENGTH = 1600  # Twilio's limit for one message body
 
@@ -62,16 +62,23 @@ def find_direct_conversation(
     *, session: Session, line: Line, contact: Contact
 ) -> Conversation | None:
     return session.exec(
-        select(Conversation).where(
-            Conversation.line_id == line.id, Conversation.contact_id == contact.id
-        )
+        _DIRECT_CONVERSATION, params={"line_id": line.id, "contact_id": contact.id}
     ).first()
+
+
+_DIRECT_CONVERSATION = select(Conversation).where(
+    Conversation.line_id == bindparam("line_id"), Conversation.contact_id == bindparam("contact_id")
+)
 
 
 def open_or_reopen_conversation(
     *, session: Session, line: Line, contact: Contact, user_id: str | None
 ) -> tuple[Conversation, bool]:
     """The direct conversation of (line, contact), created or reopened; True if created."""
+    conversation = find_direct_conversation(session=session, line=line, contact=contact)
+    if conversation is not None:
+        reopen_conversation(session=session, conversation=conversation)
+        return conversation, False
     inserted = insert_ignoring_conflicts(
         session,
         Conversation,
@@ -132,11 +139,12 @@ def insert_message(
     values = {"conversation_id": conversation.id, "created_at": now, **values}
     key = values.get("dedupe_key")
     if key is not None:
-        inserted = insert_ignoring_conflicts(session, Message, values)
-        message = find_message_by_key(session=session, dedupe_key=key)
-        assert message is not None
-        if not inserted:
-            return message, False
+        inserted = insert_unless_conflicting(session, Message, values)
+        if inserted is None:
+            earlier = find_message_by_key(session=session, dedupe_key=key)
+            assert earlier is not None
+            return earlier, False
+        message = inserted
     else:
         message = Message(**values)
         session.add(message)
@@ -144,8 +152,7 @@ def insert_message(
     conversation.last_message_at = now
     mark_for_mirror(conversation)
     session.add(conversation)
-    session.flush()
-    session.refresh(conversation)
+    session.flush()  # the counters it set are read again only if someone asks
     return message, True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, or_, select
 
 from models.conversations import MAX_MESSAGE_LENGTH, queue_delivery
@@ -62,22 +63,24 @@ def count_other_open_conversations(
     *, session: Session, line: Line, contact: Contact, besides: Conversation
 ) -> int:
     """Open conversations on the line, other than `besides`, that include the contact."""
-    in_groups = select(ConversationParticipant.conversation_id).where(
-        ConversationParticipant.contact_id == contact.id
-    )
-    return len(
-        session.exec(
-            select(Conversation.id).where(
-                Conversation.line_id == line.id,
-                Conversation.status == ConversationStatus.OPEN,
-                Conversation.id != besides.id,
-                or_(
-                    col(Conversation.contact_id) == contact.id,
-                    col(Conversation.id).in_(in_groups),
-                ),
+    params = {"line_id": line.id, "contact_id": contact.id, "besides": besides.id}
+    return len(session.exec(_OTHER_OPEN_CONVERSATIONS, params=params).all())
+
+
+# Built once: every inbound text runs it.
+_OTHER_OPEN_CONVERSATIONS = select(Conversation.id).where(
+    Conversation.line_id == bindparam("line_id"),
+    Conversation.status == ConversationStatus.OPEN,
+    Conversation.id != bindparam("besides"),
+    or_(
+        col(Conversation.contact_id) == bindparam("contact_id"),
+        col(Conversation.id).in_(
+            select(ConversationParticipant.conversation_id).where(
+                ConversationParticipant.contact_id == bindparam("contact_id")
             )
-        ).all()
-    )
+        ),
+    ),
+)
 
 
 def relay_to_group(

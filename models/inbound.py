@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, update
+from sqlalchemy import Connection, bindparam, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -77,6 +77,16 @@ def staged_texts(*, session: Session, limit: int) -> list[InboundWebhook]:
     )
 
 
+def forget_staged(*, session: Session, staged_ids: list[int]) -> None:
+    """Drop staged texts the router has put in their conversations."""
+    if staged_ids:
+        session.execute(
+            delete(InboundWebhook)
+            .where(col(InboundWebhook.id).in_(staged_ids))
+            .execution_options(synchronize_session=False)
+        )
+
+
 def note_routing_failure(*, session: Session, staged_id: int, error: str) -> None:
     session.execute(
         update(InboundWebhook)
@@ -97,20 +107,26 @@ def route_inbound(*, session: Session, line: Line, contact: Contact) -> tuple[Co
     the line that most recently texted them; else their direct conversation, reopened if
     closed; else a new one. True if new."""
     most_recent = session.exec(
-        select(Conversation)
-        .join(Message, col(Message.conversation_id) == Conversation.id)
-        .join(Delivery, col(Delivery.message_id) == Message.id)
-        .where(
-            Delivery.contact_id == contact.id,
-            Conversation.line_id == line.id,
-            Conversation.status == ConversationStatus.OPEN,
-        )
-        .order_by(col(Delivery.id).desc())
-        .limit(1)
+        _MOST_RECENTLY_TEXTED, params={"contact_id": contact.id, "line_id": line.id}
     ).first()
     if most_recent is not None:
         return most_recent, False
     return open_or_reopen_conversation(session=session, line=line, contact=contact, user_id=None)
+
+
+# Built once: every inbound text runs it.
+_MOST_RECENTLY_TEXTED = (
+    select(Conversation)
+    .join(Message, col(Message.conversation_id) == Conversation.id)
+    .join(Delivery, col(Delivery.message_id) == Message.id)
+    .where(
+        Delivery.contact_id == bindparam("contact_id"),
+        Conversation.line_id == bindparam("line_id"),
+        Conversation.status == ConversationStatus.OPEN,
+    )
+    .order_by(col(Delivery.id).desc())
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)

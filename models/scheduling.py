@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from models.deliveries import touch_mirror
@@ -55,17 +56,24 @@ def cancel_scheduled_to(
     """The contact texted in: their scheduled texts in this conversation are canceled
     (a reply usually makes them moot). Returns the messages affected."""
     rows = session.exec(
-        select(Delivery, Message)
-        .join(Message, col(Message.id) == Delivery.message_id)
-        .where(
-            Message.conversation_id == conversation.id,
-            col(Message.scheduled_for).is_not(None),
-            Delivery.contact_id == contact.id,
-            Delivery.status == DeliveryStatus.PENDING,
-        )
+        _SCHEDULED_TO_CONTACT,
+        params={"conversation_id": conversation.id, "contact_id": contact.id},
     ).all()
     _cancel_pending(session, [delivery for delivery, _ in rows])
     return list({message.id: message for _, message in rows}.values())
+
+
+# Built once: every inbound text runs it.
+_SCHEDULED_TO_CONTACT = (
+    select(Delivery, Message)
+    .join(Message, col(Message.id) == Delivery.message_id)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        col(Message.scheduled_for).is_not(None),
+        Delivery.contact_id == bindparam("contact_id"),
+        Delivery.status == DeliveryStatus.PENDING,
+    )
+)
 
 
 def find_scheduled_for_user(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, String, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session, SQLModel
+
+EntityT = TypeVar("EntityT", bound=SQLModel)
 
 
 def utcnow() -> datetime:
@@ -63,3 +65,14 @@ def insert_ignoring_conflicts(
         .returning(*sa_table.primary_key.columns)
     )
     return len(session.execute(statement).all())
+
+
+def insert_unless_conflicting(
+    session: Session, entity: type[EntityT], values: dict[str, Any]
+) -> EntityT | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the row as an entity of the session, in
+    one round trip; None if a conflicting row was there."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(entity).values(values).on_conflict_do_nothing().returning(entity)
+    return session.scalars(statement).first()
