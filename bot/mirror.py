@@ -15,8 +15,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
-from bot.db import Database
+from bot.db import Database, mark_background_thread
+from bot.faults import crash_point
 from bot.slack_pace import ChannelPace
+from bot.slack_posted import (
+    find_posted_messages,
+    find_posted_parent,
+    message_metadata,
+    parent_metadata,
+)
 from handlers.blocks import (
     REPLY_REACTIONS,
     build_broadcast_summary,
@@ -78,9 +85,9 @@ class SlackMirror:
         self.client = client
         self.fetch_media = fetch_media
         self.lease = lease
-        # Not marked as background writers (bot.db.WriteTurns): a post to Slack is recorded
-        # right after it, since one a crash leaves unrecorded is posted again.
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mirror")
+        self._pool = ThreadPoolExecutor(
+            concurrency, thread_name_prefix="mirror", initializer=mark_background_thread
+        )
 
     def step(self) -> float | None:
         now = utcnow()
@@ -140,13 +147,13 @@ class SlackMirror:
 
     def _mirror_claimed(self, conversation_id: int) -> bool:
         with self.database.session() as session, session.begin():
-            seq = claim_conversation_for_mirror(
+            claim = claim_conversation_for_mirror(
                 session=session, conversation_id=conversation_id, now=utcnow(), lease=self.lease
             )
-        if seq is None:
+        if claim is None:
             return False
         try:
-            self._mirror(conversation_id)
+            self._mirror(conversation_id, taken_over=claim.taken_over)
         except SlackApiError as exc:
             wait = _retry_after(exc) or ERROR_PAUSE
             logger.warning(
@@ -162,7 +169,7 @@ class SlackMirror:
             self._release(conversation_id, ERROR_PAUSE)
             return False
         with self.database.session() as session, session.begin():
-            finish_mirror(session=session, conversation_id=conversation_id, seq=seq)
+            finish_mirror(session=session, conversation_id=conversation_id, seq=claim.seq)
         return True
 
     def _release(self, conversation_id: int, wait: timedelta) -> None:
@@ -171,7 +178,9 @@ class SlackMirror:
                 session=session, conversation_id=conversation_id, not_before=utcnow() + wait
             )
 
-    def _mirror(self, conversation_id: int) -> None:
+    def _mirror(self, conversation_id: int, *, taken_over: bool = False) -> None:
+        """Post or update what the conversation's thread should show. `taken_over`: a
+        worker died holding this conversation, and may have posted without recording."""
         with self.database.read_session() as session:
             conversation = session.get_one(Conversation, conversation_id)
             line = session.get_one(Line, conversation.line_id)
@@ -212,12 +221,26 @@ class SlackMirror:
                 participants=participants,
                 opted_out_ids=opted_out_ids,
             )
+            if thread_ts is None and taken_over:
+                thread_ts = find_posted_parent(
+                    self.client,
+                    channel=channel,
+                    conversation_id=conversation_id,
+                    since=conversation.created_at,
+                )
+                if thread_ts is not None:
+                    self.client.chat_update(channel=channel, ts=thread_ts, text=text, blocks=blocks)
             if thread_ts is None:
                 self.pace.wait(channel)
                 response = self.client.chat_postMessage(
-                    channel=channel, text=text, blocks=blocks, unfurl_links=False
+                    channel=channel,
+                    text=text,
+                    blocks=blocks,
+                    unfurl_links=False,
+                    metadata=parent_metadata(conversation_id),
                 )
                 channel, thread_ts = response["channel"], response["ts"]
+                crash_point("after_slack_parent_post")
             else:
                 self.client.chat_update(channel=channel, ts=thread_ts, text=text, blocks=blocks)
             with self.database.session() as session, session.begin():
@@ -229,6 +252,11 @@ class SlackMirror:
                     thread_ts=thread_ts,
                 )
 
+        if taken_over and any(m.slack_ts is None for m in messages):
+            posted = find_posted_messages(self.client, channel=channel, thread_ts=thread_ts)
+            for message in messages:
+                if message.slack_ts is None and message.id in posted:
+                    message.slack_ts = posted[message.id]  # updated below, not posted again
         for message in messages:
             mark = self._mirror_message(
                 message,
@@ -278,8 +306,10 @@ class SlackMirror:
             unfurl_media=False,
             username=identity.get("username"),
             icon_emoji=identity.get("icon_emoji"),
+            metadata=message_metadata(message.id or 0),
         )
         message.slack_ts = response["ts"]
+        crash_point("after_slack_reply_post")
         if message.media:
             failed = self._copy_media(message.media, channel=channel, thread_ts=thread_ts)
             if failed:

@@ -4,6 +4,7 @@ arrival order."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -33,11 +34,26 @@ def find_conversations_to_mirror(*, session: Session, now: datetime, limit: int 
     return [row for row in rows if row is not None]
 
 
+@dataclass(frozen=True)
+class MirrorClaim:
+    seq: int  # the work sequence number seen: finish_mirror tells if more arrived since
+    # The previous worker's lease ran out before it finished (it died, most likely): it may
+    # have posted to Slack without recording the post.
+    taken_over: bool
+
+
 def claim_conversation_for_mirror(
     *, session: Session, conversation_id: int, now: datetime, lease: timedelta
-) -> int | None:
-    """Lease the conversation's mirror work; returns the work sequence number seen, or None
-    if another worker has it or there is nothing to do."""
+) -> MirrorClaim | None:
+    """Lease the conversation's mirror work; None if another worker has it or there is
+    nothing to do."""
+    # Read before the update, which overwrites the lease. A sequence number read early is
+    # at worst older: finish_mirror then leaves the work pending, to be looked at again.
+    seq, previous_lease = session.exec(
+        select(Conversation.mirror_seq, Conversation.mirror_lease_until).where(
+            Conversation.id == conversation_id
+        )
+    ).one()
     result = session.execute(
         update(Conversation)
         .where(col(Conversation.id) == conversation_id, _free(now))
@@ -46,9 +62,7 @@ def claim_conversation_for_mirror(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return None
-    return session.exec(
-        select(Conversation.mirror_seq).where(Conversation.id == conversation_id)
-    ).one()
+    return MirrorClaim(seq=seq, taken_over=previous_lease is not None)
 
 
 def finish_mirror(*, session: Session, conversation_id: int, seq: int) -> bool:

@@ -53,6 +53,7 @@ class ChannelMessage:
     username: str | None = None
     reactions: list[str] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
 
     @property
     def all_text(self) -> str:
@@ -230,10 +231,35 @@ class FakeSlack:
             blocks=params.get("blocks") or [],
             thread_ts=params.get("thread_ts"),
             username=params.get("username"),
+            metadata=params.get("metadata"),
         )
         with self._lock:
             self.messages[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text}}
+
+    def _listed(self, message: ChannelMessage, params: dict[str, Any]) -> dict[str, Any]:
+        listed: dict[str, Any] = {"type": "message", "ts": message.ts, "text": message.text}
+        if message.thread_ts:
+            listed["thread_ts"] = message.thread_ts
+        if message.metadata and params.get("include_all_metadata") in ("1", "true", True):
+            listed["metadata"] = message.metadata
+        return listed
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, in one page (`oldest` is not applied: the
+        fake's timestamps are not times)."""
+        newest_first = reversed(self.top_level(params["channel"]))
+        return {"ok": True, "messages": [self._listed(m, params) for m in newest_first]}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The thread's parent and its replies, oldest first, in one page."""
+        channel, ts = params["channel"], params["ts"]
+        with self._lock:
+            parent = self.messages.get((channel, ts))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = [parent, *self.thread(channel, ts)]
+        return {"ok": True, "messages": [self._listed(m, params) for m in thread]}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         key = (params["channel"], params["ts"])

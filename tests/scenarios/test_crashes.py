@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from bot.db import create_db_engine
 from models.contacts import get_or_create_contact
 from models.conversations import open_or_reopen_conversation, send_text
-from models.tables import Conversation, Delivery, DeliveryStatus, Line
+from models.tables import Conversation, Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
 from tests.factories import make_line
 from tests.fakes.slack import FakeSlack
@@ -74,6 +74,46 @@ def test_a_crash_around_the_send_still_texts_exactly_once(
         posts = wait_until(lambda: _thread_posts(engine, fake_slack), timeout=30, what="the thread")
         assert [p.text for p in posts] == ["Your table is ready"]
         assert len(fake_slack.top_level(CHANNEL)) == 1
+    finally:
+        restarted.stop()
+
+
+def _mirrored(engine) -> bool:
+    """The conversation's thread and every message in it are recorded as posted."""
+    with Session(engine) as session:
+        conversation = session.exec(select(Conversation)).first()
+        messages = session.exec(select(Message)).all()
+    return bool(
+        conversation
+        and conversation.slack_thread_ts
+        and not conversation.mirror_pending
+        and messages
+        and all(m.slack_ts for m in messages)
+    )
+
+
+@pytest.mark.parametrize("point", ["after_slack_parent_post", "after_slack_reply_post"])
+def test_a_crash_between_a_slack_post_and_its_record_still_shows_it_once(
+    point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    doomed = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, crash_at=point, MIRROR_LEASE_SECONDS="2"
+    )
+    SlackDriver(doomed.url, fake_slack).slash("Sales 2025550123 Your table is ready", user=ALICE)
+    assert doomed.wait_killed() == -signal.SIGKILL
+    doomed.stop()
+    [parent] = fake_slack.top_level(CHANNEL)  # posted, and not recorded by the dead process
+    assert len(fake_slack.thread(CHANNEL, parent.ts)) == (1 if point.endswith("reply_post") else 0)
+
+    restarted = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, RECONCILE_AFTER_SECONDS="1"
+    )
+    try:
+        wait_until(lambda: _mirrored(engine), timeout=30, what="the thread recorded")
+        assert fake_slack.top_level(CHANNEL) == [parent]
+        assert [p.text for p in _thread_posts(engine, fake_slack)] == ["Your table is ready"]
+        wait_until(lambda: fake_twilio.sent_to(JANE), timeout=30, what="the text sent")
+        assert [m.body for m in fake_twilio.sent_to(JANE)] == ["Your table is ready"]
     finally:
         restarted.stop()
 

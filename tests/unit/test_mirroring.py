@@ -25,10 +25,10 @@ def test_a_claim_is_exclusive_until_released(session: Session) -> None:
     conversation = _conversation(session)
     now = utcnow()
     assert find_conversations_to_mirror(session=session, now=now) == [conversation.id]
-    seq = claim_conversation_for_mirror(
+    claim = claim_conversation_for_mirror(
         session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
     )
-    assert seq is not None
+    assert claim is not None and not claim.taken_over
     assert (
         claim_conversation_for_mirror(
             session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
@@ -36,32 +36,33 @@ def test_a_claim_is_exclusive_until_released(session: Session) -> None:
         is None
     )
     assert find_conversations_to_mirror(session=session, now=now) == []
-    # An expired lease (its worker died) can be claimed again.
+    # An expired lease (its worker died) can be claimed again, and the claim says so: the
+    # dead worker may have posted without recording it.
     later = now + timedelta(minutes=2)
-    assert (
-        claim_conversation_for_mirror(
-            session=session, conversation_id=conversation.id, now=later, lease=timedelta(minutes=1)
-        )
-        == seq
+    taken = claim_conversation_for_mirror(
+        session=session, conversation_id=conversation.id, now=later, lease=timedelta(minutes=1)
     )
+    assert taken is not None and (taken.seq, taken.taken_over) == (claim.seq, True)
 
 
 def test_work_arriving_during_a_claim_is_not_lost(session: Session) -> None:
     conversation = _conversation(session)
     now = utcnow()
-    seq = claim_conversation_for_mirror(
+    claim = claim_conversation_for_mirror(
         session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
     )
+    assert claim is not None
     session.commit()
     mark_for_mirror(conversation)  # e.g. a status callback while the worker posts
     session.add(conversation)
     session.commit()
-    assert finish_mirror(session=session, conversation_id=conversation.id, seq=seq) is False
+    assert finish_mirror(session=session, conversation_id=conversation.id, seq=claim.seq) is False
     assert find_conversations_to_mirror(session=session, now=now) == [conversation.id]
-    seq2 = claim_conversation_for_mirror(
+    again = claim_conversation_for_mirror(
         session=session, conversation_id=conversation.id, now=now, lease=timedelta(minutes=1)
     )
-    assert finish_mirror(session=session, conversation_id=conversation.id, seq=seq2) is True
+    assert again is not None and not again.taken_over  # the first was finished, not lost
+    assert finish_mirror(session=session, conversation_id=conversation.id, seq=again.seq) is True
     assert find_conversations_to_mirror(session=session, now=now) == []
 
 
