@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +89,7 @@ class SlackMirror:
         self._pool = ThreadPoolExecutor(
             concurrency, thread_name_prefix="mirror", initializer=mark_background_thread
         )
+        self._closing = threading.Event()
 
     def step(self) -> float | None:
         now = utcnow()
@@ -109,6 +111,8 @@ class SlackMirror:
 
     def _post_summary(self, broadcast_id: int) -> bool:
         """Post or update a multi-recipient message's summary in its sender's DM."""
+        if self._closing.is_set():
+            return False
         now = utcnow()
         with self.database.session() as session, session.begin():
             broadcast = claim_summary(session=session, broadcast_id=broadcast_id, now=now)
@@ -146,6 +150,8 @@ class SlackMirror:
         return True
 
     def _mirror_claimed(self, conversation_id: int) -> bool:
+        if self._closing.is_set():  # shutting down: the work stays pending in the database
+            return False
         with self.database.session() as session, session.begin():
             claim = claim_conversation_for_mirror(
                 session=session, conversation_id=conversation_id, now=utcnow(), lease=self.lease
@@ -378,7 +384,13 @@ class SlackMirror:
                 failed.append((index + 1, item))
         return failed
 
+    def stop_claiming(self) -> None:
+        """Finish the conversations in hand and claim no more: a step over a long paced
+        backlog would otherwise hold up shutdown for a second a conversation."""
+        self._closing.set()
+
     def close(self) -> None:
+        self.stop_claiming()
         self._pool.shutdown(wait=True)
 
 

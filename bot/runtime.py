@@ -244,6 +244,7 @@ class Runtime:
         self.scheduler.start()
 
     def stop(self) -> None:
+        self.mirror.stop_claiming()
         self.scheduler.shutdown(wait=False)
         self.inbound_staging.close()
         self.inbound_loop.stop()

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from bot.db import create_db_engine
 from models.contacts import get_or_create_contact
 from models.conversations import open_or_reopen_conversation, send_text
+from models.inbound import receive_text
 from models.tables import Conversation, Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
 from tests.factories import make_line
@@ -177,3 +178,44 @@ def test_a_scheduled_text_survives_a_restart_and_leaves_once(
         assert sms[0].date_created >= _deliveries(engine)[0].next_attempt_at - timedelta(seconds=1)
     finally:
         second.stop()
+
+
+def test_a_shutdown_behind_slacks_pace_exits_cleanly_and_the_next_process_posts_the_rest(
+    tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    customers = [f"+120255501{n:02d}" for n in range(30, 50)]
+    # Texts stored while the bot was down: the mirror finds twenty conversations to post,
+    # all in one channel.
+    with Session(engine) as session, session.begin():
+        line = session.exec(select(Line)).one()
+        for n, phone in enumerate(customers):
+            receive_text(
+                session=session,
+                line=line,
+                from_phone=phone,
+                body=f"hello {n}",
+                provider_sid=f"SM{n:032d}",
+            )
+    paced = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, SLACK_POST_INTERVAL_SECONDS="1.05"
+    )
+    wait_until(lambda: fake_slack.top_level(CHANNEL), what="the first conversation in Slack")
+    # SIGTERM: it must finish on its own within stop()'s wait, not wait out twenty paced
+    # posts (nor be killed).
+    paced.stop()
+    assert "Finished server process" in paced.log.read_text()
+    assert len(fake_slack.top_level(CHANNEL)) < len(customers)
+
+    restarted = BotProcess(tmp_path, database_url, fake_slack, fake_twilio)
+    try:
+        wait_until(
+            lambda: len(fake_slack.calls_to("chat.postMessage")) >= 2 * len(customers),
+            timeout=30,
+            what="every conversation and text in Slack",
+        )
+        parents = fake_slack.top_level(CHANNEL)
+        assert len(parents) == len(customers)  # each once
+        replies = sorted(m.text for p in parents for m in fake_slack.thread(CHANNEL, p.ts))
+        assert replies == sorted(f"hello {n}" for n in range(len(customers)))
+    finally:
+        restarted.stop()
