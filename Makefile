@@ -18,7 +18,7 @@ test: ## Lint and run the whole test suite (SQLite, and PostgreSQL when it answe
 	./scripts/ensure-chromium
 	$(UV) run --frozen pytest
 
-bench: ## Run the benchmarks (about 15 minutes) and write docs/benchmarks.md
+bench: ## Run the benchmarks (about 20 minutes) and write docs/benchmarks.md
 	@$(UV) sync --frozen --quiet
 	@./scripts/ensure-wrk
 	$(UV) run --frozen python -m bench
