@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from models.broadcasts import note_reply
@@ -29,7 +28,7 @@ from models.tables import (
     MessageDirection,
     MessageOrigin,
 )
-from models.types import insert_ignoring_conflicts
+from models.types import dialect_insert, insert_ignoring_conflicts
 
 # A staged text whose routing failed this often waits for someone to look (it shows in
 # /metrics) instead of being tried forever.
@@ -42,7 +41,7 @@ _ROUTING_LOCK_KEY = 7_464_101
 def stage_inbound_texts(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Store webhooks as they came, in one statement; a MessageSid already staged is
     skipped (Twilio retried before the first copy was routed)."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(connection.dialect.name)
     table = InboundWebhook.__table__  # type: ignore[attr-defined]
     connection.execute(insert(table).on_conflict_do_nothing(index_elements=["message_sid"]), rows)
 

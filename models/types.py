@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -46,6 +47,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 SearchTerm = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
+def dialect_insert(dialect_name: str) -> Callable[..., Any]:
+    """The INSERT construct with ON CONFLICT for the database in use."""
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
 def insert_ignoring_conflicts(
     session: Session, table: type[SQLModel], values: dict[str, Any] | list[dict[str, Any]]
 ) -> int:
@@ -54,8 +60,7 @@ def insert_ignoring_conflicts(
     Inserting the unique key first, before any side effect, is how concurrent retries are
     told apart: exactly one of them inserts.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     sa_table = table.__table__  # type: ignore[attr-defined]
     statement = (
         insert(sa_table)
@@ -72,7 +77,6 @@ def insert_unless_conflicting(
 ) -> EntityT | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the row as an entity of the session, in
     one round trip; None if a conflicting row was there."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     statement = insert(entity).values(values).on_conflict_do_nothing().returning(entity)
     return session.scalars(statement).first()
