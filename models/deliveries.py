@@ -95,11 +95,6 @@ def take_send_slots(
     return [start + n * interval for n in range(count)]
 
 
-def take_send_slot(*, session: Session, line: Line, now: datetime) -> bool:
-    """Reserve the line's next send slot if it is free now."""
-    return bool(take_send_slots(session=session, line=line, now=now))
-
-
 def return_send_slots(*, session: Session, line_id: int, first_unused: datetime) -> None:
     """Give back the slots from `first_unused` on, in the transaction that took them (which
     holds the line's row, so no other dispatcher has taken any since)."""
@@ -146,12 +141,6 @@ def claim_due_deliveries(
             if len(claimed) == len(slots):
                 break
     return claimed
-
-
-def claim_next_delivery(*, session: Session, line_id: int, now: datetime) -> Delivery | None:
-    """Claim the oldest due delivery of the line (pending -> sending), or None."""
-    claimed = claim_due_deliveries(session=session, line_id=line_id, now=now, slots=[now])
-    return claimed[0] if claimed else None
 
 
 def next_due_time(*, session: Session, skip_lines: Collection[int] = ()) -> datetime | None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session
 
 from models.access import grant_line
 from models.contacts import get_or_create_contact
 from models.conversations import open_or_reopen_conversation, send_text
+from models.deliveries import claim_due_deliveries
 from models.lines import create_line
-from models.tables import Contact, Conversation, Line, Message
+from models.tables import Contact, Conversation, Delivery, Line, Message
 from tests.fakes.slack import TEAM_ID
 
 
@@ -63,3 +66,10 @@ def make_text(
         **options,  # type: ignore[arg-type]
     )
     return conversation, message
+
+
+def claim_next_delivery(*, session: Session, line_id: int, now: datetime) -> Delivery | None:
+    """What the dispatcher does for one send slot taken now: the line's oldest due delivery,
+    claimed, or None."""
+    claimed = claim_due_deliveries(session=session, line_id=line_id, now=now, slots=[now])
+    return claimed[0] if claimed else None

@@ -6,7 +6,6 @@ from sqlmodel import Session, select
 from models.deliveries import (
     apply_provider_status,
     claim_due_deliveries,
-    claim_next_delivery,
     find_lines_with_due_deliveries,
     is_forward,
     next_due_time,
@@ -14,12 +13,11 @@ from models.deliveries import (
     record_failure,
     record_retry,
     return_send_slots,
-    take_send_slot,
     take_send_slots,
 )
 from models.tables import Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
-from tests.factories import make_contact, make_line, make_text
+from tests.factories import claim_next_delivery, make_contact, make_line, make_text
 
 
 @pytest.fixture
@@ -75,13 +73,13 @@ def test_send_slots_pace_a_line(session: Session, outbox: Line) -> None:
     session.add(outbox)
     session.commit()
     now = utcnow()
-    assert take_send_slot(session=session, line=outbox, now=now)
+    assert take_send_slots(session=session, line=outbox, now=now)
     session.commit()
     session.refresh(outbox)
     assert outbox.next_send_at == now + timedelta(seconds=0.5)
-    assert not take_send_slot(session=session, line=outbox, now=now + timedelta(seconds=0.4))
+    assert not take_send_slots(session=session, line=outbox, now=now + timedelta(seconds=0.4))
     # The cadence holds even when the dispatcher wakes a little late.
-    assert take_send_slot(session=session, line=outbox, now=now + timedelta(seconds=0.52))
+    assert take_send_slots(session=session, line=outbox, now=now + timedelta(seconds=0.52))
     session.commit()
     session.refresh(outbox)
     assert outbox.next_send_at == now + timedelta(seconds=1.0)
@@ -90,9 +88,9 @@ def test_send_slots_pace_a_line(session: Session, outbox: Line) -> None:
 def test_a_slot_read_by_two_dispatchers_is_taken_once(session: Session, outbox: Line) -> None:
     stale_copy = Line.model_validate(outbox)  # what a second process read
     now = utcnow()
-    assert take_send_slot(session=session, line=outbox, now=now)
+    assert take_send_slots(session=session, line=outbox, now=now)
     later = now + timedelta(seconds=5)
-    assert take_send_slot(session=session, line=stale_copy, now=later) is False
+    assert take_send_slots(session=session, line=stale_copy, now=later) == []
 
 
 def test_several_slots_are_taken_at_once_spaced_by_the_interval(
@@ -169,7 +167,7 @@ def test_due_lines_and_next_due_time(session: Session, outbox: Line) -> None:
         outbox.id
     ]
     assert next_due_time(session=session) <= now
-    take_send_slot(session=session, line=outbox, now=now)
+    take_send_slots(session=session, line=outbox, now=now)
     session.commit()
     assert next_due_time(session=session) == now + timedelta(seconds=1)
 

@@ -6,7 +6,6 @@ from sqlmodel import Session, select
 from models.conversations import close_conversation, open_or_reopen_conversation, send_text
 from models.deliveries import (
     apply_provider_status,
-    claim_next_delivery,
     record_accepted,
     settle_early_statuses,
 )
@@ -34,7 +33,7 @@ from models.tables import (
     Message,
 )
 from models.types import utcnow
-from tests.factories import make_contact, make_line, make_text
+from tests.factories import claim_next_delivery, make_contact, make_line, make_text
 
 
 @pytest.mark.parametrize(
