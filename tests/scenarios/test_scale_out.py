@@ -43,7 +43,7 @@ def test_two_processes_send_each_text_once_within_each_lines_rate(
                 )
                 line.sends_per_second = RATE
                 for n in range(PER_LINE):
-                    contact = make_contact(session, phone=f"+120255502{n:02d}", name=None)
+                    contact = make_contact(session, phone=f"+120255501{50 + n:02d}", name=None)
                     conversation, _ = open_or_reopen_conversation(
                         session=session, line=line, contact=contact, user_id="U0ALICE"
                     )

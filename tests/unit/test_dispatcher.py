@@ -55,7 +55,7 @@ def queue_texts(
         )
         line.sends_per_second = rate
         for n in range(count):
-            contact = make_contact(session, phone=f"+120255502{n:02d}")
+            contact = make_contact(session, phone=f"+120255501{20 + n:02d}")
             make_text(session, line=line, contact=contact, body=f"text {n} from {number}")
         session.commit()
     return number
@@ -127,7 +127,7 @@ def test_a_fast_line_sends_at_its_rate_with_sends_overlapping(
     # One at a time, 20 sends of 50 ms would take a second; at 50/s a few are out at once.
     overlapping = sum(1 for a, b in pairwise(calls) if b.received < a.answered)
     assert overlapping >= 10 and most_at_once(calls) >= 2
-    assert [c.to for c in calls] == [f"+120255502{n:02d}" for n in range(20)]  # oldest first
+    assert [c.to for c in calls] == [f"+120255501{20 + n:02d}" for n in range(20)]  # oldest first
     # Never faster than the line's pace: each send had a slot of its own, 20 ms apart, and
     # they reached the provider over as long (the odd arrival is a few ms off its slot:
     # the sending threads and this fake share one busy interpreter).
@@ -171,10 +171,10 @@ def test_a_slow_send_does_not_hold_the_next_ones_back(
     database: Database, slow_twilio: FakeTwilio
 ) -> None:
     number = queue_texts(database, rate=50, count=10)
-    slow_twilio.delay_sends_to("+12025550200", 1.0)
+    slow_twilio.delay_sends_to("+12025550120", 1.0)
     with dispatching(database, slow_twilio):
         calls = sends_from(slow_twilio, number, 10)
-    stuck = next(c for c in calls if c.to == "+12025550200")
+    stuck = next(c for c in calls if c.to == "+12025550120")
     assert all(c.received < stuck.answered for c in calls)
 
 
