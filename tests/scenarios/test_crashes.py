@@ -50,16 +50,24 @@ def _thread_posts(engine, fake_slack: FakeSlack) -> list:
     return fake_slack.thread(CHANNEL, conversation.slack_thread_ts)
 
 
-@pytest.mark.parametrize("point", ["after_claim", "after_send"])
-def test_a_crash_around_the_send_still_texts_exactly_once(
-    point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+def _killed_while_texting(
+    point: str, tmp_path, database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio
 ) -> None:
+    """Alice texts Jane with /text; the bot dies at `point` (its Slack lease is short, so a
+    restarted bot takes its conversation over soon)."""
     doomed = BotProcess(
         tmp_path, database_url, fake_slack, fake_twilio, crash_at=point, MIRROR_LEASE_SECONDS="2"
     )
     SlackDriver(doomed.url, fake_slack).slash("Sales 2025550123 Your table is ready", user=ALICE)
     assert doomed.wait_killed() == -signal.SIGKILL
     doomed.stop()
+
+
+@pytest.mark.parametrize("point", ["after_claim", "after_send"])
+def test_a_crash_around_the_send_still_texts_exactly_once(
+    point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    _killed_while_texting(point, tmp_path, database_url, fake_slack, fake_twilio)
     assert len(fake_twilio.sent_to(JANE)) == (1 if point == "after_send" else 0)
     assert [d.status for d in _deliveries(engine)] == [DeliveryStatus.SENDING]
 
@@ -97,12 +105,7 @@ def _mirrored(engine) -> bool:
 def test_a_crash_between_a_slack_post_and_its_record_still_shows_it_once(
     point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
 ) -> None:
-    doomed = BotProcess(
-        tmp_path, database_url, fake_slack, fake_twilio, crash_at=point, MIRROR_LEASE_SECONDS="2"
-    )
-    SlackDriver(doomed.url, fake_slack).slash("Sales 2025550123 Your table is ready", user=ALICE)
-    assert doomed.wait_killed() == -signal.SIGKILL
-    doomed.stop()
+    _killed_while_texting(point, tmp_path, database_url, fake_slack, fake_twilio)
     [parent] = fake_slack.top_level(CHANNEL)  # posted, and not recorded by the dead process
     assert len(fake_slack.thread(CHANNEL, parent.ts)) == (1 if point.endswith("reply_post") else 0)
 
