@@ -32,8 +32,8 @@ BATCH = 50
 # How long one routing transaction may run. On SQLite the webhooks' inserts wait for it,
 # so it is short; on PostgreSQL nothing waits for it, and fewer, longer transactions
 # spend fewer round trips on their own bookkeeping.
-TRANSACTION_BUDGET_SECONDS = {"sqlite": 0.02}
-OTHER_TRANSACTION_BUDGET_SECONDS = 0.5
+SQLITE_TRANSACTION_BUDGET_SECONDS = 0.02
+TRANSACTION_BUDGET_SECONDS = 0.5
 # Another process is routing (PostgreSQL): look again after this long.
 BUSY_RETRY_SECONDS = 0.2
 
@@ -45,8 +45,10 @@ class InboundRouter:
         self.database = database
         self.deps = deps
         self.on_routed = on_routed
-        self.budget = TRANSACTION_BUDGET_SECONDS.get(
-            database.engine.dialect.name, OTHER_TRANSACTION_BUDGET_SECONDS
+        self.budget = (
+            SQLITE_TRANSACTION_BUDGET_SECONDS
+            if database.engine.dialect.name == "sqlite"
+            else TRANSACTION_BUDGET_SECONDS
         )
 
     def step(self) -> float | None:
