@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -21,12 +22,47 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def write_results(doc: Path, results: str) -> None:
+def write_results(doc: Path, results: str, *, partial: bool = False) -> None:
+    """Replace the results between the markers; a partial run replaces only the sections it
+    ran (by their number), each marked as run alone, and keeps the others."""
     text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
     before, _, rest = text.partition(START)
-    _, _, after = rest.partition(END)
+    kept, _, after = rest.partition(END)
+    if partial:
+        results = merge_sections(kept.strip("\n"), results)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(f"{before}{START}\n{results}\n{END}{after}")
+
+
+def _sections(results: str) -> tuple[str, dict[str, str], str]:
+    """A results text as its head, its "### N. Title" sections by number, and its tail
+    (the line after the last section that says how long the run took)."""
+    head, *parts = re.split(r"(?m)^(?=### )", results)
+    sections = {part.split(".", 1)[0]: part for part in parts}
+    tail = ""
+    if parts:
+        last_number = parts[-1].split(".", 1)[0]
+        last, _, tail = parts[-1].partition("\n_The whole run")
+        sections[last_number] = last
+        tail = "_The whole run" + tail if tail else ""
+    return head, sections, tail
+
+
+def merge_sections(previous: str, partial: str) -> str:
+    old_head, old, old_tail = _sections(previous)
+    new_head, new, _ = _sections(partial)
+    date = next((line for line in new_head.splitlines() if line.startswith("- Date: ")), "")
+    when = date.removeprefix("- Date: ")
+    for number, section in new.items():
+        title, _, body = section.partition("\n")
+        old[number] = f"{title}\n\n_Run alone on {when}._\n{body.rstrip()}\n\n"
+    merged = "".join(old[n].rstrip() + "\n\n" for n in sorted(old, key=_section_order))
+    return f"{old_head if old else new_head}{merged}{old_tail}".rstrip("\n")
+
+
+def _section_order(title: str) -> tuple[int, str]:
+    number = re.match(r"### (\d+)", title)
+    return (int(number.group(1)) if number else 0, title)
 
 
 def main() -> None:
@@ -50,6 +86,7 @@ def main() -> None:
             "3. Contact suggestions": lambda: sections.suggestions(options),
             "4. Fan-out of a 20-recipient message": lambda: sections.fan_out(options),
             "5. Mirror lag under Slack's pace": lambda: sections.mirror_lag(options),
+            "6. Contact import": lambda: sections.contact_import(options),
         }
         out = [
             *describe(os.cpu_count() or 1),
@@ -63,9 +100,10 @@ def main() -> None:
             print(f"bench: {title}...", file=sys.stderr, flush=True)
             out += [f"### {title}", "", measure(), ""]
         if memory:
-            out += ["### 6. Memory", "", sections.memory_table(memory), ""]
-    out.append(f"_The whole run took {(time.monotonic() - began) / 60:.0f} minutes._")
-    write_results(args.output, "\n".join(out))
+            out += ["### 7. Memory", "", sections.memory_table(memory), ""]
+    if not args.only:
+        out.append(f"_The whole run took {(time.monotonic() - began) / 60:.0f} minutes._")
+    write_results(args.output, "\n".join(out), partial=bool(args.only))
     print(f"bench: results written to {args.output}", file=sys.stderr)
 
 

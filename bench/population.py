@@ -129,13 +129,15 @@ def prepare_line(database_url: str, *, user: str, contacts: int = 100) -> tuple[
     return result
 
 
-def start_thread(database_url: str, *, line_id: int, phone: str) -> tuple[str, str]:
+def start_thread(
+    database_url: str, *, line_id: int, phone: str, author: str = "U0BENCH"
+) -> tuple[str, str]:
     """A conversation whose parent message the running bot has posted: (channel, ts)."""
     database = Database(database_url)
     with database.session() as session, session.begin():
         line = session.get_one(Line, line_id)
         contact = make_contact(session, phone=phone, name="Thread Customer")
-        conversation, _ = make_text(session, line=line, contact=contact)
+        conversation, _ = make_text(session, line=line, contact=contact, author=author)
         conversation_id = conversation.id
 
     def posted() -> tuple[str, str] | None:
@@ -150,7 +152,7 @@ def start_thread(database_url: str, *, line_id: int, phone: str) -> tuple[str, s
     return thread
 
 
-def _people(count: int, seed: int = 7) -> Iterator[tuple[str, str]]:
+def people(count: int, seed: int = 7) -> Iterator[tuple[str, str]]:
     """(E.164 number, name) pairs: distinct numbers, names drawn from the lists above."""
     chooser = random.Random(seed)
     for n in range(count):
@@ -165,7 +167,7 @@ def add_contacts(database_url: str, count: int) -> None:
     with Session(engine) as session:
         start = session.exec(select(Contact.id).order_by(Contact.id.desc())).first() or 0  # type: ignore[union-attr]
     contacts, terms = [], []
-    for offset, (phone, name) in enumerate(_people(count), 1):
+    for offset, (phone, name) in enumerate(people(count), 1):
         contact_id = start + offset
         contacts.append({"id": contact_id, "team_id": TEAM_ID, "phone": phone, "name": name})
         for term in name_search_terms(name) + number_search_terms(phone):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
 WRITE_LOCK_TIMEOUT_SECONDS = 30
 
 
@@ -21,6 +24,14 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def shown_url(url: str) -> str:
+    """The database URL as it may be printed or logged: its password masked."""
+    try:
+        return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
 
 
 def create_db_engine(url: str, *, for_reading: bool = False, for_migrating: bool = False) -> Engine:
@@ -33,9 +44,15 @@ def create_db_engine(url: str, *, for_reading: bool = False, for_migrating: bool
     to it."""
     url = normalize_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        )
+    # hide_parameters: an error logs its SQL but not the customers' bodies and numbers.
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=20,
+        hide_parameters=True,
     )
     event.listen(engine, "connect", _configure_sqlite)
     if for_migrating:
@@ -153,6 +170,8 @@ class Database:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
@@ -160,14 +179,108 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_database(url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+def migration_head(url: str) -> str | None:
+    """The latest migration this textbot has."""
+    from alembic.script import ScriptDirectory
 
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at (Alembic's version table), None when it has none.
+    Read with plain SQL: Alembic takes longer to import than an operator's command to run."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        return connection.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
+
+
+def known_revisions() -> list[str]:
+    """This textbot's migrations, oldest first: the repository numbers them 0001, 0002...
+    in their file names (a test keeps the newest equal to Alembic's head)."""
+    names = (path.name for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return sorted(name[:4] for name in names)
+
+
+def latest_revision() -> str:
+    return known_revisions()[-1]
+
+
+class DatabaseNotReady(Exception):
+    """The database cannot be used as it is: `problem` says why, `fix` what to do."""
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(f"{problem}: {fix}")
+        self.problem = problem
+        self.fix = fix
+
+
+def check_database_ready(url: str) -> str:
+    """The database's migration when it is the one this textbot needs; otherwise raise
+    DatabaseNotReady. A SQLite file that does not exist is not created."""
+    shown = shown_url(url)
+    missing_file = _missing_sqlite_file(url)
+    if missing_file:
+        raise DatabaseNotReady(
+            f"{shown}: the file {missing_file} does not exist",
+            "run `textbot db upgrade` to create it (or correct DATABASE_URL)",
+        )
+    try:
+        # A reading engine: a check must not wait for SQLite's write lock.
+        engine = create_db_engine(url, for_reading=True)
+    except ArgumentError as exc:
+        raise DatabaseNotReady(f"DATABASE_URL is not usable ({exc})", _URL_HELP) from None
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise unreachable_database(url, exc) from None
+    finally:
+        engine.dispose()
+    latest = latest_revision()
+    if current == latest:
+        return current
+    if current is None:
+        raise DatabaseNotReady(f"{shown} has no tables yet", "run `textbot db upgrade`")
+    if current not in known_revisions():
+        raise DatabaseNotReady(
+            f"{shown} is at migration {current}, which this textbot does not know (a newer "
+            "version upgraded it)",
+            "run the newer textbot, or a database that matches this version",
+        )
+    raise DatabaseNotReady(
+        f"{shown} is at migration {current}, and this textbot needs {latest}",
+        "run `textbot db upgrade`",
+    )
+
+
+def unreachable_database(url: str, error: SQLAlchemyError) -> DatabaseNotReady:
+    """What an error from the database driver means to an operator, in one line."""
+    reason = " ".join(str(getattr(error, "orig", None) or error).split())
+    return DatabaseNotReady(
+        f"cannot open the database {shown_url(url)} ({reason})",
+        "check DATABASE_URL, and that the database server is running and reachable",
+    )
+
+
+_URL_HELP = "set a SQLAlchemy URL such as sqlite:///textbot.db or postgresql://user@host/db"
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The database file a SQLite URL names when it does not exist (connecting would create
+    an empty one)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    return None if Path(path).exists() else path
 
 
 def new_session(engine: Engine) -> Session:

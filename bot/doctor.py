@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 
-from alembic.script import ScriptDirectory
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 from twilio.rest.api.v2010.account.incoming_phone_number import IncomingPhoneNumberInstance
 
-from bot.db import alembic_config, create_db_engine, current_revision, new_session, normalize_url
+from bot.db import (
+    DatabaseNotReady,
+    check_database_ready,
+    create_db_engine,
+    new_session,
+    normalize_url,
+)
 from bot.settings import HOW_TO_GET, Settings
 from bot.slack_app import build_web_client
 from bot.twilio_setup import (
@@ -23,12 +28,16 @@ from bot.twilio_setup import (
     STATUS_PATH,
     TwilioAccount,
     TwilioSetupError,
+    check_group_texts_webhook,
     check_number_inbound,
     check_public_url,
     check_service_inbound,
+    group_texts_webhook_url,
     inbound_webhook_url,
 )
-from models.lines import list_lines
+from models.group_texts import group_texting_refused_at
+from models.lines import group_mms_refusal, list_lines
+from models.mirroring import ParkedPosts, find_parked_posts
 from models.phone import format_phone
 from models.tables import Line
 
@@ -41,6 +50,7 @@ BOT_SCOPES = (
     "chat:write",
     "chat:write.customize",
     "commands",
+    "files:read",
     "files:write",
     "groups:history",
     "groups:read",
@@ -110,6 +120,7 @@ def run_checks(settings: Settings) -> Iterator[Finding]:
     if bot is not None:
         yield check_slack_scopes(bot.scopes)
     yield check_slack_requests(settings)
+    yield check_open_routes(settings)
     account, twilio = check_twilio_account(settings)
     yield account
     public_url = None
@@ -121,11 +132,13 @@ def run_checks(settings: Settings) -> Iterator[Finding]:
         return
     yield from check_lines(
         load_lines(settings.database_url),
+        group_refusals=load_group_refusals(settings.database_url),
         slack=slack if bot is not None else None,
         bot_name=bot.name if bot is not None else "",
         twilio=twilio,
         public_url=public_url,
     )
+    yield check_parked_posts(load_parked_posts(settings.database_url))
 
 
 # --- the database ---------------------------------------------------------------------------
@@ -139,53 +152,26 @@ def check_database(url: str) -> Finding:
         return _fix(
             subject, f"DATABASE_URL {url!r} is not a database URL", HOW_TO_GET["database_url"]
         )
-    missing_file = _missing_sqlite_file(url)
-    if missing_file:
-        return _fix(
-            subject,
-            f"{shown}: the file {missing_file} does not exist",
-            "run `textbot db upgrade` to create it (or correct DATABASE_URL)",
-        )
+    try:
+        latest = check_database_ready(url)
+    except DatabaseNotReady as exc:
+        return _fix(subject, exc.problem, exc.fix)
+    return _ok(subject, f"{shown} is at the latest migration ({latest})")
+
+
+def load_group_refusals(url: str) -> dict[int, datetime]:
+    """Lines whose last group text Twilio refused for the account (50452), and when."""
     engine = create_db_engine(url)
     try:
-        current = current_revision(engine)
-    except SQLAlchemyError as exc:
-        reason = getattr(exc, "orig", None) or exc
-        return _fix(
-            subject,
-            f"cannot open {shown} ({str(reason).strip()})",
-            "check DATABASE_URL, and that the database server is running and reachable",
-        )
+        with new_session(engine) as session:
+            refusals = {
+                line.id or 0: group_texting_refused_at(session=session, line_id=line.id or 0)
+                for line, _ in list_lines(session=session)
+                if line.group_mms
+            }
     finally:
         engine.dispose()
-    scripts = ScriptDirectory.from_config(alembic_config(url))
-    latest = scripts.get_current_head()
-    if current == latest:
-        return _ok(subject, f"{shown} is at the latest migration ({latest})")
-    if current is None:
-        return _fix(subject, f"{shown} has no tables yet", "run `textbot db upgrade`")
-    if current not in {script.revision for script in scripts.walk_revisions()}:
-        return _fix(
-            subject,
-            f"{shown} is at migration {current}, which this textbot does not know (a newer "
-            "version upgraded it)",
-            "run the newer textbot, or a database that matches this version",
-        )
-    return _fix(
-        subject,
-        f"{shown} is at migration {current}, and this textbot needs {latest}",
-        "run `textbot db upgrade`",
-    )
-
-
-def _missing_sqlite_file(url: str) -> str | None:
-    """The database file a SQLite URL names when it does not exist (connecting would create
-    an empty one)."""
-    parsed = make_url(url)
-    path = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
-        return None
-    return None if Path(path).exists() else path
+    return {line_id: when for line_id, when in refusals.items() if when is not None}
 
 
 def load_lines(url: str) -> list[Line]:
@@ -273,12 +259,23 @@ def check_slack_requests(settings: Settings) -> Finding:
             )
         except (SlackClientError, OSError) as exc:
             return _unreachable_slack(subject, settings, exc)
-        return _ok(subject, "Socket Mode: SLACK_APP_TOKEN opens a connection")
+        if settings.slack_over_http:
+            return _ok(
+                subject,
+                "Socket Mode: SLACK_APP_TOKEN opens a connection; /slack/events is served over "
+                "HTTP as well, and only requests signed with SLACK_SIGNING_SECRET are taken",
+            )
+        return _ok(
+            subject,
+            "Socket Mode: SLACK_APP_TOKEN opens a connection; /slack/events is not served "
+            "over HTTP",
+        )
     if settings.slack_signing_secret:
         return _ok(
             subject,
-            "HTTP mode: SLACK_SIGNING_SECRET is set (only a request from Slack can prove its "
-            "value; the app's request URLs must be PUBLIC_URL/slack/events)",
+            "HTTP mode: /slack/events takes only requests signed with SLACK_SIGNING_SECRET "
+            "(only a request from Slack can prove its value; the app's request URLs must be "
+            "PUBLIC_URL/slack/events)",
         )
     return _fix(
         subject,
@@ -286,6 +283,29 @@ def check_slack_requests(settings: Settings) -> Finding:
         "textbot cannot take Slack's requests",
         f"set SLACK_APP_TOKEN to {HOW_TO_GET['slack_app_token']}; or, for HTTP mode, set "
         f"SLACK_SIGNING_SECRET to {HOW_TO_GET['slack_signing_secret']}",
+    )
+
+
+def check_open_routes(settings: Settings) -> Finding:
+    """What anyone who reaches the HTTP port can use without proving who they are."""
+    subject = "Open routes"
+    if settings.dev_phone_allow_remote and not settings.uses_twilio:
+        return _fix(
+            subject,
+            "the dev phone at /phone answers any machine (DEV_PHONE_ALLOW_REMOTE), so anyone "
+            "who reaches the port can text the bot as any customer",
+            "unset DEV_PHONE_ALLOW_REMOTE and open /phone on this machine (or over an SSH tunnel)",
+        )
+    if not settings.metrics_token:
+        return _info(
+            subject,
+            "GET /metrics (counts, no customer data) answers anyone who reaches the port; set "
+            "METRICS_TOKEN to ask for a bearer token. Every other route checks a signature",
+        )
+    return _ok(
+        subject,
+        "only /healthz is open; /metrics asks for METRICS_TOKEN, and Slack's and Twilio's "
+        "routes check signatures",
     )
 
 
@@ -324,6 +344,55 @@ def check_twilio_webhooks(public_url: str | None) -> tuple[Finding, str | None]:
     ), url
 
 
+def load_parked_posts(url: str) -> list[ParkedPosts]:
+    engine = create_db_engine(url)
+    try:
+        with new_session(engine) as session:
+            return find_parked_posts(session=session)
+    finally:
+        engine.dispose()
+
+
+# What to do about a post Slack refused for good, by its error.
+_PARKED_FIXES = {
+    "not_in_channel": "invite the bot to the channel (/invite @bot in it)",
+    "channel_not_found": "invite the bot to the private channel, or move the line "
+    f"({MANAGE_LINES})",
+    "is_archived": f"unarchive the channel, or move the line to another one ({MANAGE_LINES})",
+    "invalid_auth": "set a valid SLACK_BOT_TOKEN (reinstall the app if it was revoked)",
+    "account_inactive": "the app was uninstalled or its token revoked: reinstall it",
+    "token_revoked": "reinstall the app and set its new SLACK_BOT_TOKEN",
+    "missing_scope": "reinstall the app from manifest.yml so the token has every scope",
+    "restricted_action": "a workspace setting stops the bot posting there: allow it, or move "
+    "the line",
+}
+_PAYLOAD_FIX = "a bug in textbot: report it with the log lines that name the message"
+
+
+def check_parked_posts(parked: list[ParkedPosts]) -> Finding:
+    """Posts Slack refused for good: what they are, why, and what to do."""
+    subject = "Slack posts"
+    if not parked:
+        return _ok(subject, "Slack took every post")
+    problems, fixes = [], []
+    for posts in parked:
+        if posts.conversations:
+            where = f" in channel {posts.channel_id}" if posts.channel_id else ""
+            problems.append(
+                f"{posts.conversations} conversation(s){where} wait for Slack ({posts.error})"
+            )
+        if posts.messages:
+            problems.append(f"{posts.messages} message(s) refused ({posts.error})")
+        fix = _PARKED_FIXES.get(posts.error, _PAYLOAD_FIX)
+        if fix not in fixes:
+            fixes.append(fix)
+    return _fix(
+        subject,
+        "; ".join(problems),
+        "; ".join(fixes) + ". A waiting conversation is posted with its next text",
+    )
+
+
 # --- lines -----------------------------------------------------------------------------------
 
 
@@ -334,9 +403,11 @@ def check_lines(
     bot_name: str,
     twilio: TwilioAccount | None,
     public_url: str | None,
+    group_refusals: Mapping[int, datetime] | None = None,
 ) -> Iterator[Finding]:
     """Each line's channel (when the Slack token works) and Twilio number (when Twilio
-    accepts the credentials)."""
+    accepts the credentials); `group_refusals`: when Twilio last refused a line's group
+    text for the account (50452)."""
     if not lines:
         yield _info(
             "Lines", "none yet: add one with `textbot lines add NUMBER --name NAME --channel C...`"
@@ -351,7 +422,8 @@ def check_lines(
         if slack is not None:
             yield check_line_channel(line, slack, bot_name)
         if twilio is not None:
-            yield check_line_number(line, twilio, public_url)
+            refused_at = (group_refusals or {}).get(line.id or 0)
+            yield check_line_number(line, twilio, public_url, group_refused_at=refused_at)
 
 
 def _line_subject(line: Line) -> str:
@@ -413,8 +485,16 @@ def _channel_lookup_failed(
     )
 
 
-def check_line_number(line: Line, twilio: TwilioAccount, public_url: str | None) -> Finding:
-    """The line's number belongs to the account, and its incoming texts come to PUBLIC_URL."""
+def check_line_number(
+    line: Line,
+    twilio: TwilioAccount,
+    public_url: str | None,
+    *,
+    group_refused_at: datetime | None = None,
+) -> Finding:
+    """The line's number belongs to the account, and its incoming texts come to PUBLIC_URL;
+    a line whose reply-all groups are group texts can send them (Twilio has no way to ask
+    whether the account may, short of trying: a refusal of its last one is shown)."""
     subject = _line_subject(line)
     try:
         number = twilio.find_number(line.number)
@@ -427,6 +507,26 @@ def check_line_number(line: Line, twilio: TwilioAccount, public_url: str | None)
         where = _check_inbound(line, number, twilio, inbound_webhook_url(public_url))
     except TwilioSetupError as exc:
         return _twilio_fix(subject, exc)
+    if line.group_mms:
+        cannot = group_mms_refusal(line.number)
+        if cannot is None and not (number.capabilities or {}).get("mms"):
+            cannot = f"Twilio number {number.sid} cannot send MMS"
+        turn_off = f"turn them off: `textbot lines configure {line.number} --group-mms off`"
+        if cannot:
+            return _fix(subject, f"its reply-all groups are group texts, but {cannot}", turn_off)
+        if group_refused_at is not None:
+            return _fix(
+                subject,
+                "Twilio refused its last group text: group texting (group MMS) is not enabled "
+                f"on the account (error 50452, {group_refused_at:%Y-%m-%d %H:%M} UTC)",
+                f"ask Twilio support to enable group MMS on the account, or {turn_off}",
+            )
+        try:
+            expected = group_texts_webhook_url(public_url)
+            check_group_texts_webhook(twilio.fetch_group_texts_webhook(), expected)
+        except TwilioSetupError as exc:
+            return _twilio_fix(subject, exc)
+        where += f"; reply-all groups are group texts (group MMS), their texts come to {expected}"
     return _ok(subject, f"Twilio number {number.sid}: {where}")
 
 

@@ -32,8 +32,26 @@ class _StatsCollector:
             "Texts received whose routing into a conversation kept failing (see the logs)",
             value=self.stats.inbound_stuck,
         )
+        refused = CounterMetricFamily(
+            "textbot_inbound_refused",
+            "Texts received that no conversation could take, by reason (see the logs)",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.stats.inbound_refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
         yield GaugeMetricFamily(
             "textbot_outbox_due", "Texts due to be sent now", value=self.stats.outbox_due
+        )
+        yield GaugeMetricFamily(
+            "textbot_unconfirmed_deliveries",
+            "Texts handed to Twilio whose outcome is not known yet",
+            value=self.stats.unconfirmed_deliveries,
+        )
+        yield GaugeMetricFamily(
+            "textbot_held_conversations",
+            "Phones whose due text waits for an earlier one to them to settle",
+            value=self.stats.held_conversations,
         )
         yield GaugeMetricFamily(
             "textbot_mirror_backlog",
@@ -45,6 +63,15 @@ class _StatsCollector:
             "Age of the oldest message waiting for Slack",
             value=self.stats.mirror_lag_seconds,
         )
+        parked = GaugeMetricFamily(
+            "textbot_slack_parked",
+            "Conversations and messages Slack refused for good, by Slack's error "
+            "(see textbot doctor)",
+            labels=["what", "error"],
+        )
+        for (what, error), count in sorted(self.stats.slack_parked.items()):
+            parked.add_metric([what, error], count)
+        yield parked
 
 
 def render_metrics(stats: Stats) -> bytes:

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
+import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 from sqlmodel import col, select
 
 from bot.db import Database, mark_background_thread
@@ -25,17 +28,19 @@ from bot.slack_posted import (
     message_metadata,
     parent_metadata,
 )
-from handlers.blocks import (
+from bot.sms_gateway import MediaRefused
+from handlers.texts import REPLY_FAILED
+from handlers.views.common import Block, contact_mrkdwn, escape
+from handlers.views.thread import (
     REPLY_REACTIONS,
     build_broadcast_summary,
     build_conversation_parent,
     build_media_links,
     build_message_reply,
-    contact_label,
+    build_plain_fallback,
     message_identity,
     reply_mark,
 )
-from handlers.texts import REPLY_FAILED
 from models.broadcasts import (
     broadcast_progress,
     claim_summary,
@@ -45,15 +50,22 @@ from models.broadcasts import (
 from models.deliveries import FAILURE_STATUSES, find_deliveries_of
 from models.groups import find_participants
 from models.mirroring import (
+    CHANNEL_REFUSALS,
+    PAYLOAD_REFUSALS,
     claim_conversation_for_mirror,
+    clear_parked_conversation,
     find_conversations_to_mirror,
     find_messages_to_mirror,
     finish_mirror,
+    park_conversation_mirror,
+    park_message,
     record_message_mirrored,
     record_parent_mirrored,
     release_mirror,
+    renew_mirror_leases,
 )
 from models.optouts import find_opted_out
+from models.outbound_media import find_message_media
 from models.tables import (
     Contact,
     Conversation,
@@ -61,6 +73,7 @@ from models.tables import (
     Delivery,
     Line,
     Message,
+    MessageDirection,
     MessageOrigin,
 )
 from models.types import utcnow
@@ -78,18 +91,24 @@ class SlackMirror:
         client: WebClient,
         fetch_media: Callable[[str], tuple[bytes, str]],
         concurrency: int = 4,
-        lease: timedelta = timedelta(seconds=60),
+        lease: timedelta = timedelta(seconds=10),
         pace: ChannelPace | None = None,
     ):
         self.database = database
         self.pace = pace or ChannelPace(0)
         self.client = client
         self.fetch_media = fetch_media
+        # Short, and renewed every fifth of it while this process works on a conversation
+        # (however long Slack's pace makes that): another process takes over a dead one's
+        # conversations within seconds.
         self.lease = lease
         self._pool = ThreadPoolExecutor(
             concurrency, thread_name_prefix="mirror", initializer=mark_background_thread
         )
         self._closing = threading.Event()
+        self._held: set[int] = set()
+        self._held_lock = threading.Lock()
+        self._lease_keeper: threading.Thread | None = None
 
     def step(self) -> float | None:
         now = utcnow()
@@ -125,14 +144,13 @@ class SlackMirror:
         )
         try:
             if broadcast.slack_ts is None:
-                self.pace.wait(broadcast.user_id)
-                response = self.client.chat_postMessage(
-                    channel=broadcast.user_id, text=text, blocks=blocks, unfurl_links=False
+                response = self._post(
+                    broadcast.user_id, text=text, blocks=blocks, unfurl_links=False
                 )
                 channel, ts = response["channel"], response["ts"]
             else:
                 channel, ts = broadcast.slack_channel_id or broadcast.user_id, broadcast.slack_ts
-                self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+                self._update(channel, ts, text=text, blocks=blocks)
         except SlackApiError:
             logger.warning(
                 "summary of broadcast %s not posted; will retry", broadcast_id, exc_info=True
@@ -158,6 +176,7 @@ class SlackMirror:
             )
         if claim is None:
             return False
+        self._hold(conversation_id)
         try:
             self._mirror(conversation_id, taken_over=claim.taken_over)
         except SlackApiError as exc:
@@ -171,12 +190,51 @@ class SlackMirror:
             self._release(conversation_id, wait)
             return False
         except Exception:
+            # No answer (a timeout, a cut connection) or a bug: a post may have reached
+            # Slack unrecorded. The lease is left to run out instead of being given back, so
+            # that the next attempt, by any process, takes the conversation over: it looks
+            # up what was posted before posting again.
             logger.exception("conversation %s: mirroring failed", conversation_id)
-            self._release(conversation_id, ERROR_PAUSE)
+            self._let_lease_run_out(conversation_id, ERROR_PAUSE)
             return False
+        finally:
+            with self._held_lock:
+                self._held.discard(conversation_id)
         with self.database.session() as session, session.begin():
             finish_mirror(session=session, conversation_id=conversation_id, seq=claim.seq)
         return True
+
+    def _hold(self, conversation_id: int) -> None:
+        with self._held_lock:
+            self._held.add(conversation_id)
+            if self._lease_keeper is None:
+                self._lease_keeper = threading.Thread(
+                    target=self._renew_leases, name="mirror-leases", daemon=True
+                )
+                self._lease_keeper.start()
+
+    def _renew_leases(self) -> None:
+        mark_background_thread()
+        while not self._closing.wait(self.lease.total_seconds() / 5):
+            with self._held_lock:
+                held = list(self._held)
+            if not held:
+                continue
+            try:
+                with self.database.session() as session, session.begin():
+                    renew_mirror_leases(
+                        session=session, conversation_ids=held, until=utcnow() + self.lease
+                    )
+            except Exception:
+                logger.exception("could not renew the leases of %d conversations", len(held))
+
+    def _let_lease_run_out(self, conversation_id: int, wait: timedelta) -> None:
+        with self._held_lock:
+            self._held.discard(conversation_id)  # no longer renewed
+        with self.database.session() as session, session.begin():
+            renew_mirror_leases(
+                session=session, conversation_ids=[conversation_id], until=utcnow() + wait
+            )
 
     def _release(self, conversation_id: int, wait: timedelta) -> None:
         with self.database.session() as session, session.begin():
@@ -235,20 +293,25 @@ class SlackMirror:
                     since=conversation.created_at,
                 )
                 if thread_ts is not None:
-                    self.client.chat_update(channel=channel, ts=thread_ts, text=text, blocks=blocks)
-            if thread_ts is None:
-                self.pace.wait(channel)
-                response = self.client.chat_postMessage(
-                    channel=channel,
-                    text=text,
-                    blocks=blocks,
-                    unfurl_links=False,
-                    metadata=parent_metadata(conversation_id),
-                )
-                channel, thread_ts = response["channel"], response["ts"]
-                crash_point("after_slack_parent_post")
-            else:
-                self.client.chat_update(channel=channel, ts=thread_ts, text=text, blocks=blocks)
+                    self._update(channel, thread_ts, text=text, blocks=blocks)
+            try:
+                if thread_ts is None:
+                    response = self._post(
+                        channel,
+                        text=text,
+                        blocks=blocks,
+                        unfurl_links=False,
+                        metadata=parent_metadata(conversation_id),
+                    )
+                    channel, thread_ts = response["channel"], response["ts"]
+                    crash_point("after_slack_parent_post")
+                else:
+                    self._update(channel, thread_ts, text=text, blocks=blocks)
+            except SlackApiError as exc:
+                if _error(exc) in CHANNEL_REFUSALS | PAYLOAD_REFUSALS:
+                    self._park_conversation(conversation_id, channel, _error(exc))
+                    return
+                raise
             with self.database.session() as session, session.begin():
                 record_parent_mirrored(
                     session=session,
@@ -264,14 +327,23 @@ class SlackMirror:
                 if message.slack_ts is None and message.id in posted:
                     message.slack_ts = posted[message.id]  # updated below, not posted again
         for message in messages:
-            mark = self._mirror_message(
-                message,
-                channel=channel,
-                thread_ts=thread_ts,
-                deliveries=deliveries[message.id or 0],
-                contacts=contacts,
-                assignee=conversation.assigned_to,
-            )
+            try:
+                mark = self._mirror_message(
+                    message,
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    deliveries=deliveries[message.id or 0],
+                    contacts=contacts,
+                    assignee=conversation.assigned_to,
+                )
+            except SlackApiError as exc:
+                if _error(exc) in CHANNEL_REFUSALS:
+                    self._park_conversation(conversation_id, channel, _error(exc))
+                    return  # its messages wait for the channel, in order
+                if _error(exc) not in PAYLOAD_REFUSALS:
+                    raise
+                self._park_message(message, conversation_id, _error(exc))
+                continue  # the later texts are not held up
             with self.database.session() as session, session.begin():
                 record_message_mirrored(
                     session=session,
@@ -280,6 +352,84 @@ class SlackMirror:
                     slack_ts=message.slack_ts or "",
                     mark=mark,
                 )
+        if conversation.slack_error:
+            with self.database.session() as session, session.begin():
+                clear_parked_conversation(session=session, conversation_id=conversation_id)
+
+    def _park_conversation(self, conversation_id: int, channel: str, error: str) -> None:
+        logger.warning(
+            "conversation %s: Slack refuses posts in %s (%s); parked until it has new work "
+            "(see textbot doctor)",
+            conversation_id,
+            channel,
+            error,
+        )
+        with self.database.session() as session, session.begin():
+            park_conversation_mirror(session=session, conversation_id=conversation_id, error=error)
+
+    def _park_message(self, message: Message, conversation_id: int, error: str) -> None:
+        logger.warning(
+            "conversation %s: Slack refused message %s even in plain text (%s); parked",
+            conversation_id,
+            message.id,
+            error,
+        )
+        with self.database.session() as session, session.begin():
+            park_message(
+                session=session,
+                message_id=message.id or 0,
+                rev=message.slack_rev,
+                error=error,
+                slack_ts=message.slack_ts,
+            )
+
+    def _post(
+        self, channel: str, *, text: str, blocks: list[Block], **options: Any
+    ) -> SlackResponse:
+        """chat.postMessage, past what can be fixed here: not in the channel, join it once;
+        blocks refused, post the plain fallback once. Any other refusal is raised."""
+        joined = plain = False
+        while True:
+            self.pace.wait(channel)
+            try:
+                return self.client.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, **options
+                )
+            except SlackApiError as exc:
+                error = _error(exc)
+                if error == "not_in_channel" and not joined:
+                    joined = True
+                    if self._join(channel):
+                        continue
+                elif error in PAYLOAD_REFUSALS and not plain:
+                    plain = True
+                    logger.warning(
+                        "Slack refused a post in %s (%s): posting it plain", channel, error
+                    )
+                    text, blocks = build_plain_fallback(text)
+                    continue
+                raise
+
+    def _update(self, channel: str, ts: str, *, text: str, blocks: list[Block]) -> None:
+        """chat.update; blocks refused, the plain fallback once."""
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            if _error(exc) not in PAYLOAD_REFUSALS - {"message_not_found", "cant_update_message"}:
+                raise
+            logger.warning("Slack refused an update in %s (%s): plain", channel, _error(exc))
+            text, blocks = build_plain_fallback(text)
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def _join(self, channel: str) -> bool:
+        """Join a public channel the bot was not in (a line moved to it, the bot removed)."""
+        try:
+            self.client.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            logger.warning("could not join %s: %s", channel, _error(exc))
+            return False
+        logger.info("joined %s to post in it", channel)
+        return True
 
     def _mirror_message(
         self,
@@ -295,16 +445,24 @@ class SlackMirror:
         contact = contacts.get(message.contact_id or 0)
         if message.origin == MessageOrigin.SLACK:
             return self._mark_slack_reply(message, channel, thread_ts, deliveries, contacts)
+        pictures: list[str] = []
+        if message.direction == MessageDirection.OUTBOUND:
+            with self.database.read_session() as session:
+                media = find_message_media(session=session, message_id=message.id or 0)
+                pictures = [item.name or "picture" for item in media]
         text, blocks = build_message_reply(
-            message=message, deliveries=deliveries, contact=contact, assignee=assignee
+            message=message,
+            deliveries=deliveries,
+            contact=contact,
+            assignee=assignee,
+            pictures=pictures,
         )
         if message.slack_ts is not None:
-            self.client.chat_update(channel=channel, ts=message.slack_ts, text=text, blocks=blocks)
+            self._update(channel, message.slack_ts, text=text, blocks=blocks)
             return message.slack_mark
         identity = message_identity(message, contact)
-        self.pace.wait(channel)
-        response = self.client.chat_postMessage(
-            channel=channel,
+        response = self._post(
+            channel,
             thread_ts=thread_ts,
             text=text,
             blocks=blocks,
@@ -319,9 +477,9 @@ class SlackMirror:
         if message.media:
             failed = self._copy_media(message.media, channel=channel, thread_ts=thread_ts)
             if failed:
-                self.client.chat_update(
-                    channel=channel,
-                    ts=message.slack_ts,
+                self._update(
+                    channel,
+                    message.slack_ts,
                     text=text,
                     blocks=[*blocks, build_media_links(failed)],
                 )
@@ -349,22 +507,22 @@ class SlackMirror:
                 raise
         if mark == "failed":
             failed = [d for d in deliveries if d.status in FAILURE_STATUSES]
-            who = ", ".join(contact_label(contacts[d.contact_id]) for d in failed)
-            reasons = "; ".join(d.error_text or "no reason given" for d in failed)
-            self.pace.wait(channel)
-            self.client.chat_postMessage(
-                channel=channel,
+            who = ", ".join(contact_mrkdwn(contacts[d.contact_id]) for d in failed)
+            reasons = "; ".join(escape(d.error_text or "no reason given") for d in failed)
+            self._post(
+                channel,
                 thread_ts=thread_ts,
                 text=REPLY_FAILED.format(who=who, reason=reasons),
+                blocks=[],
             )
         return mark
 
     def _copy_media(
         self, media: list[dict[str, str]], *, channel: str, thread_ts: str
-    ) -> list[tuple[int, dict[str, str]]]:
-        """Upload inbound attachments into the thread; returns those that could not be,
-        with their numbers."""
-        failed = []
+    ) -> list[tuple[int, str | None]]:
+        """Upload inbound attachments into the thread; returns those that could not be, by
+        number (from 1), with the URL to link them to (None: not a Twilio URL, no link)."""
+        failed: list[tuple[int, str | None]] = []
         for index, item in enumerate(media):
             try:
                 content, content_type = self.fetch_media(item["url"])
@@ -377,11 +535,15 @@ class SlackMirror:
                     content=content,
                     filename=f"attachment-{index + 1}{extension}",
                 )
+            except MediaRefused as refused:
+                logger.warning("attachment %s of an inbound text: %s", index + 1, refused)
+                failed.append((index + 1, None))
+            except (requests.RequestException, SlackApiError) as exc:
+                logger.warning("could not copy attachment %s into Slack: %s", index + 1, exc)
+                failed.append((index + 1, item["url"]))
             except Exception:
-                logger.warning(
-                    "could not copy attachment %s into Slack", item["url"], exc_info=True
-                )
-                failed.append((index + 1, item))
+                logger.exception("could not copy attachment %s into Slack", index + 1)
+                failed.append((index + 1, item["url"]))
         return failed
 
     def stop_claiming(self) -> None:
@@ -405,3 +567,7 @@ def _retry_after(exc: SlackApiError) -> timedelta | None:
         return timedelta(seconds=float(value))
     except (TypeError, ValueError):
         return timedelta(seconds=1)
+
+
+def _error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error") or exc.response.status_code)

@@ -9,14 +9,16 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import col, select
 
-from bot.db import Database, mark_background_thread
+from bot.db import Database, current_revision, mark_background_thread, migration_head
 from bot.dev_phone import DevPhone, DevPhoneLine
 from bot.dev_phone.app import PAGE_PATH as DEV_PHONE_PATH
 from bot.dispatcher import Dispatcher
 from bot.faults import crash_point
 from bot.group_commit import GroupCommit
+from bot.inbound_recovery import InboundRecovery
 from bot.inbound_router import InboundRouter
 from bot.mirror import SlackMirror
+from bot.outbound_media import OutboundPictures, SlackFiles
 from bot.settings import Settings
 from bot.slack_app import build_bolt_app, build_web_client
 from bot.slack_pace import ChannelPace
@@ -25,16 +27,31 @@ from bot.sms_simulator import SimulatedCarrier
 from bot.workers import WorkerLoop
 from handlers import texts
 from handlers.deps import HandlerDeps
-from handlers.slack.access import refresh_stale_usergroups
-from handlers.twilio.inbound import store_inbound_text
+from handlers.slack.access import refresh_stale_usergroups, refresh_usergroup_handles
 from models.conversations import add_notice, close_idle_conversations
 from models.inbound import stage_inbound_texts
+from models.outbound_media import purge_expired_media
 from models.tables import Line
 from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
 SIMULATOR_PATH = "/dev-phone/api"
+
+
+class _SkippedOverlapAtDebug(logging.Filter):
+    """A periodic job still running when its next run is due skips that run, as it should
+    (one at a time); APScheduler warns each time, which says nothing an operator can act
+    on. The line goes to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "maximum number of running instances" not in str(record.msg):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedOverlapAtDebug())
 
 
 class Runtime:
@@ -44,7 +61,9 @@ class Runtime:
         self.settings = settings
         local_url = f"http://127.0.0.1:{port}"
         self.public_url = settings.public_url or local_url
+        self.local_url = local_url
         self.database = Database(settings.database_url)
+        self.migration_head = migration_head(settings.database_url)
 
         self.simulator: SimulatedCarrier | None = None
         self.dev_phone: DevPhone | None = None
@@ -61,11 +80,6 @@ class Runtime:
                 lines=self.dev_phone_lines,
                 allow_remote=settings.dev_phone_allow_remote,
                 default_region=settings.default_region,
-            )
-            logger.warning(
-                "no Twilio credentials: texts go to the built-in SMS simulator; dev phone: %s%s",
-                local_url,
-                DEV_PHONE_PATH,
             )
         self.twilio_auth_token = auth_token
         self.gateway = TwilioGateway(
@@ -89,6 +103,7 @@ class Runtime:
             group_size=(settings.min_group_participants, settings.max_group_participants),
             team_url=lambda: self.mirror.team_url,
             cancel_scheduled_on_reply=settings.cancel_scheduled_on_reply,
+            contact_directory=settings.contact_directory,
             stage_inbound=self.inbound_staging.store,
             after_inbound_stored=lambda: crash_point("after_inbound_store"),
         )
@@ -99,7 +114,18 @@ class Runtime:
             gateway=self.gateway,
             max_attempts=settings.max_send_attempts,
             on_change=self.wake_mirror,
+            # A phone's next text may be claimed as soon as the send ahead of it settles.
+            on_settled=lambda: self.dispatcher_loop.wake(),
             unconfirmed_after=timedelta(seconds=settings.reconcile_after_seconds),
+            pictures=OutboundPictures(
+                database=self.database,
+                fetch=SlackFiles(
+                    token=settings.slack_bot_token or "",
+                    api_url=settings.slack_api_url,
+                    timeout=settings.twilio_timeout_seconds,
+                ).fetch,
+                public_url=self.public_url,
+            ),
         )
         self.mirror = SlackMirror(
             database=self.database,
@@ -108,8 +134,19 @@ class Runtime:
             lease=timedelta(seconds=settings.mirror_lease_seconds),
             pace=ChannelPace(settings.slack_post_interval_seconds),
         )
+        self.inbound_recovery = InboundRecovery(
+            database=self.database,
+            gateway=self.gateway,
+            lookback=timedelta(hours=settings.inbound_lookback_hours),
+            clock=lambda: self.deps.clock(),
+        )
         self.inbound_router = InboundRouter(
-            database=self.database, deps=self.deps, on_routed=self.wake_dispatcher_and_mirror
+            database=self.database,
+            on_routed=self.wake_dispatcher_and_mirror,
+            recovery_wait=timedelta(seconds=settings.inbound_recovery_wait_seconds),
+            clock=lambda: self.deps.clock(),
+            default_region=settings.default_region,
+            cancel_scheduled_on_reply=settings.cancel_scheduled_on_reply,
         )
         poll = settings.dispatcher_poll_seconds
         self.inbound_loop = WorkerLoop(
@@ -119,17 +156,22 @@ class Runtime:
         self.mirror_loop = WorkerLoop("slack-mirror", self.mirror.step, poll_seconds=poll)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
+            # A run that comes late (a busy machine, a long previous run) still runs, once,
+            # without a warning: by default APScheduler skips a run more than a second late
+            # and warns each time.
+            job_defaults={"misfire_grace_time": None, "coalesce": True},
             executors={
                 "default": ThreadPoolExecutor(
                     10, pool_kwargs={"initializer": mark_background_thread}
                 )
             },
         )
-        # Also at start: sends left unconfirmed by a crash are settled first thing.
+        # Also at start: sends left unconfirmed by a crash are settled as soon as their
+        # lease runs out, and a phone's texts behind them are held no longer than that.
         self.scheduler.add_job(
             self.dispatcher.reconcile,
             "interval",
-            seconds=min(30.0, max(settings.reconcile_after_seconds / 2, 0.5)),
+            seconds=min(30.0, max(settings.reconcile_after_seconds / 4, 0.5)),
             id="reconcile",
             coalesce=True,
             next_run_time=datetime.now(UTC),
@@ -144,6 +186,9 @@ class Runtime:
         )
         self.scheduler.add_job(
             self.close_idle_conversations, "interval", minutes=5, id="auto-close", coalesce=True
+        )
+        self.scheduler.add_job(
+            self.purge_expired_media, "interval", hours=1, id="media-purge", coalesce=True
         )
         self.scheduler.add_job(
             self.refresh_usergroups,
@@ -164,6 +209,7 @@ class Runtime:
         return SimulatedCarrier(
             landlines=self.settings.dev_phone_landlines,
             inbound_webhook=f"{public_url}/twilio/messages",
+            conversations_webhook=f"{public_url}/twilio/conversations",
             reach=reach,
         )
 
@@ -193,6 +239,7 @@ class Runtime:
             teams = set(session.exec(select(Line.team_id).distinct()).all())
         for team_id in teams:
             refresh_stale_usergroups(deps=self.deps, client=self.slack_client, team_id=team_id)
+            refresh_usergroup_handles(deps=self.deps, client=self.slack_client, team_id=team_id)
 
     def close_idle_conversations(self, now: datetime | None = None) -> int:
         """Close conversations idle past their line's period, saying so in each thread."""
@@ -209,35 +256,47 @@ class Runtime:
             self.wake_mirror()
         return len(closed)
 
+    def purge_expired_media(self, now: datetime | None = None) -> int:
+        """Drop the pictures whose MMS URLs have expired (a send retried later fetches its
+        picture from Slack again)."""
+        with self.database.session() as session, session.begin():
+            return purge_expired_media(session=session, now=now or utcnow())
+
     def reconcile_inbound(self) -> int:
-        """Import, once and in order, texts Twilio received that the webhook never brought."""
-        since = utcnow() - timedelta(hours=self.settings.inbound_lookback_hours)
-        with self.database.read_session() as session:
-            lines = list(session.exec(select(Line).where(col(Line.active).is_(True))).all())
-        imported = 0
-        for line in lines:
-            try:
-                texts_received = self.gateway.list_received(to=line.number, since=since)
-            except Exception:
-                logger.exception("could not list texts received by %s", line.number)
-                continue
-            for text in texts_received:
-                with self.database.session() as session, session.begin():
-                    if store_inbound_text(
-                        session,
-                        self.deps,
-                        line=line,
-                        sid=text.sid,
-                        sender=text.sender,
-                        body=text.body,
-                    ):
-                        imported += 1
-                        logger.warning("imported text %s that the webhook missed", text.sid)
-        if imported:
+        """Stage, once and in order, texts Twilio received that the webhook never brought."""
+        staged = self.inbound_recovery.recover()
+        if staged:
             self.wake_workers()
-        return imported
+        else:
+            self.inbound_loop.wake()  # texts held for this read may be routed now
+        return staged
+
+    def readiness(self) -> dict[str, bool]:
+        """Whether this process can take work: the database answers and is at this
+        textbot's latest migration, and the background workers run."""
+        try:
+            revision = current_revision(self.database.engine)
+        except Exception:
+            logger.exception("readiness: database unreachable")
+            database = migrated = False
+        else:
+            database, migrated = True, revision == self.migration_head
+        loops = (self.inbound_loop, self.dispatcher_loop, self.mirror_loop)
+        workers = self.scheduler.running and all(loop.running for loop in loops)
+        return {"database": database, "migrations": migrated, "workers": workers}
 
     def start(self) -> None:
+        if self.dev_phone is not None:
+            logger.warning(
+                "no Twilio credentials: texts go to the built-in SMS simulator; dev phone: %s%s",
+                self.local_url,
+                DEV_PHONE_PATH,
+            )
+        # Before the router runs: the texts the webhook brings first must not be routed
+        # before the older ones the first read of Twilio's log recovers. (The simulator's
+        # log lives and dies with this process: nothing can be missed while it is down.)
+        if self.simulator is None:
+            self.inbound_recovery.hold_routing()
         self.inbound_loop.start()
         self.dispatcher_loop.start()
         self.mirror_loop.start()

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
-from pydantic import ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
+from bot.db import normalize_url
+from handlers.limits import DEFAULT_GROUP_SIZE, DEFAULT_MAX_MULTI_RECIPIENTS
+from models.access import InvalidTeamId, check_team_id
+from models.directory import SHARED, ContactDirectory
 from models.phone import parse_phone
 
 SLACK_APP_HELP = (
@@ -30,9 +43,29 @@ HOW_TO_GET = {
     "public_url": "the external https URL Twilio reaches this server at, e.g. "
     "https://textbot.example.com",
     "database_url": "a SQLAlchemy URL such as sqlite:///textbot.db or "
-    "postgresql+psycopg://user@host/db",
+    "postgresql://user:password@host/db",
     "default_region": "a two-letter ISO country code such as US or GB",
+    "slack_team_id": "the workspace's id (T...), or leave it unset to read it from SLACK_BOT_TOKEN",
+    "contact_directory": "shared (whoever has a line sees every contact) or lines (only "
+    "contacts with a conversation on their lines)",
 }
+
+
+# Settings whose .env.example value is a placeholder such as "xoxb-...": one still there
+# was copied, not filled in, and counts as unset.
+PLACEHOLDER_SETTINGS = (
+    "slack_bot_token",
+    "slack_app_token",
+    "slack_signing_secret",
+    "slack_team_id",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "public_url",
+)
+
+
+def is_placeholder(value: object) -> bool:
+    return isinstance(value, str) and value.strip().endswith(("...", "\u2026"))
 
 
 class SettingsError(Exception):
@@ -84,37 +117,71 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # One log line per HTTP request (uvicorn's access log); the bot logs its own events.
     access_log: bool = False
+    # When set, GET /metrics answers only `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
     default_region: str = "US"
 
     # A thread reply starting with one of these (any case) is an internal note.
     note_markers: tuple[str, ...] = ("note:", "//")
     # A scheduled text is canceled when its recipient texts in before it leaves.
     cancel_scheduled_on_reply: bool = True
-    max_multi_recipients: int = 20
-    min_group_participants: int = 2
-    max_group_participants: int = 9
+    max_multi_recipients: int = DEFAULT_MAX_MULTI_RECIPIENTS
+    min_group_participants: int = DEFAULT_GROUP_SIZE[0]
+    max_group_participants: int = DEFAULT_GROUP_SIZE[1]
     usergroup_cache_seconds: int = 300
+    # Who sees which contacts, among those with a usable line (nobody else sees any):
+    # "shared", the workspace's whole directory; "lines", only contacts with a conversation
+    # on one of their lines.
+    contact_directory: ContactDirectory = SHARED
     dispatcher_poll_seconds: float = 1.0
     max_send_attempts: int = 8
-    # A send claimed this long ago with no outcome (its process died, or no answer came)
-    # is settled by asking Twilio whether it has the message before sending again.
-    reconcile_after_seconds: float = 60.0
-    # How long a process may hold a conversation's Slack work before another takes it over
-    # (after a crash, the thread catches up once this has passed).
-    mirror_lease_seconds: float = 60.0
+    # The lease on a send in hand, renewed by its process every fifth of it however slow
+    # Twilio is. A send whose lease ran out (its process died, or its request timed out)
+    # is looked up in Twilio's log and sent again only if it is not there. Meanwhile the
+    # texts behind it to the same phone wait, so shorter settles sooner; it must be long
+    # enough for Twilio's log to show a message whose request was cut.
+    reconcile_after_seconds: float = 5.0
+    # The lease on a conversation's Slack work, renewed by its process every fifth of it
+    # while it works: after a crash, another process takes the thread over once it ran out.
+    mirror_lease_seconds: float = 10.0
     # Slack takes about one message a second per channel: the mirror posts a little slower
     # (a post that reaches Slack a hair early costs a 429 and a second or two).
     slack_post_interval_seconds: float = 1.05
     # Texts the webhook missed (e.g. while the bot was down) are imported from Twilio's log:
-    # at start, then this often, looking back this far.
+    # at start, then this often, back to the line's previous check (its first check looks
+    # back this far).
     inbound_reconcile_seconds: float = 300.0
     inbound_lookback_hours: float = 24.0
+    # At start, texts to a line wait for that read (the older texts it finds go first) this
+    # long at most, e.g. while Twilio cannot be reached; a text recovered later is shown as
+    # received late.
+    inbound_recovery_wait_seconds: float = 30.0
 
     # The dev phone (only with no Twilio credentials): the page at /phone answers only on
     # loopback unless this allows other machines, and texts to these numbers (a JSON list)
     # fail as a landline does: undelivered, error 30006.
     dev_phone_allow_remote: bool = False
     dev_phone_landlines: tuple[str, ...] = ("+12025550199",)
+
+    _placeholders: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _placeholders_are_unset(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Settings]
+    ) -> Settings:
+        found: tuple[str, ...] = ()
+        if isinstance(data, dict):
+            found = tuple(name for name in PLACEHOLDER_SETTINGS if is_placeholder(data.get(name)))
+            data = {name: value for name, value in data.items() if name not in found}
+        settings = handler(data)
+        settings._placeholders = found
+        return settings
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """Settings still holding .env.example's placeholder (taken as unset)."""
+        return self._placeholders
 
     @field_validator("slack_api_url")
     @classmethod
@@ -126,6 +193,29 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        # Checked here so that every command says so in one line; the URL itself is not
+        # repeated, since it may hold a password.
+        try:
+            backend = make_url(normalize_url(value)).get_backend_name()
+        except ArgumentError:
+            raise ValueError("it is not a database URL") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"textbot works with SQLite or PostgreSQL, not {backend}")
+        return value
+
+    @field_validator("slack_team_id")
+    @classmethod
+    def _team_id_shape(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                return check_team_id(value)
+            except InvalidTeamId:
+                raise ValueError("not a Slack workspace id such as T0123ABCD") from None
+        return value or None
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -167,30 +257,42 @@ class Settings(BaseSettings):
         return bool(self.slack_app_token)
 
     @cached_property
+    def slack_over_http(self) -> bool:
+        """Whether /slack/events is served. In Socket Mode Slack never calls it, so it is
+        served only when a signing secret is also set to verify what arrives there."""
+        return not self.socket_mode or bool(self.slack_signing_secret)
+
+    @cached_property
     def uses_twilio(self) -> bool:
         return bool(self.twilio_account_sid or self.twilio_auth_token)
 
     def check_for_serving(self) -> None:
         """Raise SettingsError naming the first setting `textbot serve` cannot run without."""
         if not (self.slack_bot_token or self.slack_app_token or self.slack_signing_secret):
-            raise SlackNotSetUp(_missing("slack_bot_token"))
+            raise SlackNotSetUp(self._missing("slack_bot_token"))
         if not self.slack_bot_token:
-            raise _missing("slack_bot_token")
+            raise self._missing("slack_bot_token")
         if not self.socket_mode and not self.slack_signing_secret:
-            raise SettingsError(
-                "SLACK_SIGNING_SECRET is not set (needed in HTTP mode; set SLACK_APP_TOKEN "
-                f"for Socket Mode instead): {HOW_TO_GET['slack_signing_secret']}"
+            # The set-up steps use Socket Mode; HTTP mode is the alternative.
+            raise self._missing(
+                "slack_app_token",
+                "for Socket Mode, as in the set-up steps; or set SLACK_SIGNING_SECRET "
+                "to receive Slack over HTTP instead",
             )
         if self.uses_twilio:
             for name in ("twilio_account_sid", "twilio_auth_token", "public_url"):
                 if not getattr(self, name):
-                    raise SettingsError(
-                        f"{name.upper()} is not set (needed with Twilio): {HOW_TO_GET[name]}"
-                    )
+                    raise self._missing(name, "needed with Twilio")
 
-
-def _missing(name: str) -> SettingsError:
-    return SettingsError(f"{name.upper()} is not set: {HOW_TO_GET[name]}")
+    def _missing(self, name: str, why: str = "") -> SettingsError:
+        state = (
+            "is still the placeholder from .env.example"
+            if name in self.placeholders
+            else "is not set"
+        )
+        return SettingsError(
+            f"{name.upper()} {state}" + (f" ({why})" if why else "") + f": {HOW_TO_GET[name]}"
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import urlencode
 
 import requests
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from bot.sms_group_texts import SimulatedGroupTexts
 from models.error_codes import OPTED_OUT
 from models.optouts import Keyword, classify_keyword
 from models.phone import try_parse_phone
@@ -35,6 +37,8 @@ from models.phone import try_parse_phone
 SIMULATOR_ACCOUNT_SID = "AC" + "0" * 32
 API_PREFIX = "/2010-04-01/Accounts/{account_sid}"
 LANDLINE = 30006  # "Landline or unreachable carrier", reported with status undelivered
+INVALID_PAGE_TOKEN = 21481
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
 
 
 @dataclass
@@ -55,6 +59,8 @@ class SimulatedMessage:
     # wrong handing it over, if anything.
     webhook_status: int | None = None
     webhook_problem: str | None = None
+    # An MMS: the MediaUrl it was sent with (the carrier fetches them from there).
+    media_urls: list[str] = field(default_factory=list)
 
     @property
     def inbound(self) -> bool:
@@ -85,7 +91,7 @@ class SimulatedMessage:
             "error_message": None,
             "from": self.from_,
             "messaging_service_sid": self.messaging_service_sid,
-            "num_media": "0",
+            "num_media": str(len(self.media_urls)),
             "num_segments": str(max(1, -(-len(self.body) // 160))),
             "price": None,
             "price_unit": "USD",
@@ -94,6 +100,14 @@ class SimulatedMessage:
             "to": self.to,
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{self.sid}.json",
         }
+
+
+def _sent_on_or_after(value: str | None) -> datetime | None:
+    """The start of a `DateSent>` filter. Twilio documents it as a day (YYYY-MM-DD, GMT) and
+    lists from midnight of that day, so the time of a full timestamp is not honoured."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value[:10]).replace(tzinfo=UTC)
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
@@ -128,6 +142,7 @@ class SimulatedCarrier:
         landlines: Iterable[str] = (),
         inbound_webhook: str | None = None,
         reach: Callable[[str], str] | None = None,
+        conversations_webhook: str | None = None,
     ):
         self.account_sid = account_sid
         self.auth_token = auth_token or secrets.token_hex(16)
@@ -137,6 +152,8 @@ class SimulatedCarrier:
         self._reach = reach or (lambda url: url)
         self.messages: list[SimulatedMessage] = []
         self.requests: list[dict[str, str]] = []
+        # The query of each request to list messages (one per page read).
+        self.list_requests: list[dict[str, str]] = []
         self._refusals: dict[str, list[tuple[int, int, str]]] = {}
         # (phone, account number) pairs where the phone texted STOP and not START since;
         # checked against a send's From (a Messaging Service's sends are not checked).
@@ -144,12 +161,22 @@ class SimulatedCarrier:
         self._revision = 0
         self._lock = threading.Lock()
         self.on_message: Callable[[SimulatedMessage], None] | None = None
+        # Group texts (group MMS): Twilio's Conversations API, as group-text lines use it.
+        self.group_texts = SimulatedGroupTexts(
+            account_sid=account_sid,
+            authorized=self._authorized,
+            opted_out=lambda phone, line: line in self.opted_out(phone),
+            touch=self._next_revision,
+            post_signed=self._post_signed,
+            webhook=conversations_webhook,
+        )
         prefix = API_PREFIX
         self.app = Starlette(
             routes=[
                 Route(f"{prefix}/Messages.json", self._create, methods=["POST"]),
                 Route(f"{prefix}/Messages.json", self._list, methods=["GET"]),
                 Route(f"{prefix}/Messages/{{sid}}.json", self._fetch, methods=["GET"]),
+                *self.group_texts.routes,
             ]
         )
 
@@ -173,9 +200,12 @@ class SimulatedCarrier:
             changed = [m for m in self.messages if m.revision > revision]
             return changed, self._revision
 
-    def receive(self, *, sender: str, to: str, body: str) -> SimulatedMessage:
+    def receive(
+        self, *, sender: str, to: str, body: str, at: datetime | None = None
+    ) -> SimulatedMessage:
         """A text from a phone to one of the account's numbers (as the account's message
-        log would show it; delivering the webhook is `deliver_inbound`'s job)."""
+        log would show it; delivering the webhook is `deliver_inbound`'s job), received
+        now or `at`."""
         message = SimulatedMessage(
             sid="SM" + secrets.token_hex(16),
             to=to,
@@ -185,6 +215,7 @@ class SimulatedCarrier:
             status="received",
             status_callback=None,
             direction="inbound",
+            date_created=at or datetime.now(UTC),
         )
         keyword = classify_keyword(body)
         with self._lock:
@@ -240,6 +271,15 @@ class SimulatedCarrier:
         self.messages.append(message)
         self._touch(message)
 
+    def _next_revision(self) -> int:
+        with self._lock:
+            self._revision += 1
+            return self._revision
+
+    def changes_revision(self) -> int:
+        with self._lock:
+            return self._revision
+
     def _touch(self, message: SimulatedMessage) -> None:
         """Mark the message changed; call with the lock held."""
         self._revision += 1
@@ -254,6 +294,7 @@ class SimulatedCarrier:
             return _error(401, 20003, "Authenticate")
         form = await request.form()
         params = {k: str(v) for k, v in form.items()}
+        media_urls = [str(url) for url in form.getlist("MediaUrl")]
         with self._lock:
             self.requests.append(params)
             scripted = self._refusals.get(params.get("To", ""))
@@ -263,9 +304,11 @@ class SimulatedCarrier:
         to = params.get("To", "")
         if try_parse_phone(to) != to:
             return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if not params.get("Body", "").strip():
+        if not params.get("Body", "").strip() and not media_urls:
             return _error(400, 21602, "Message body is required.")
-        if len(params["Body"]) > 1600:
+        if len(media_urls) > 10:
+            return _error(400, 21623, "Number of media files exceeds allowed limit.")
+        if len(params.get("Body", "")) > 1600:
             return _error(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
             )
@@ -278,9 +321,10 @@ class SimulatedCarrier:
             to=to,
             from_=params.get("From"),
             messaging_service_sid=params.get("MessagingServiceSid"),
-            body=params["Body"],
+            body=params.get("Body", ""),
             status="queued",
             status_callback=params.get("StatusCallback"),
+            media_urls=media_urls,
         )
         with self._lock:
             self._add(message)
@@ -300,30 +344,67 @@ class SimulatedCarrier:
         return JSONResponse(found[0].resource(self.account_sid))
 
     async def _list(self, request: Request) -> JSONResponse:
+        """A page of the message log, newest first, as Twilio pages it: PageSize records (50
+        unless asked, at most 1,000) and a next_page_uri whose PageToken resumes after the
+        page's last record, so texts logged meanwhile do not shift the pages."""
         if not self._authorized(request):
             return _error(401, 20003, "Authenticate")
-        to, from_ = request.query_params.get("To"), request.query_params.get("From")
+        query = dict(request.query_params)
         with self._lock:
-            matching = [
-                m
-                for m in reversed(self.messages)
-                if (to is None or m.to == to) and (from_ is None or m.from_ == from_)
-            ]
-        page_size = int(request.query_params.get("PageSize", 50))
-        uri = str(request.url.path)
+            self.list_requests.append(query)
+        try:
+            page_size = min(max(int(query.get("PageSize", DEFAULT_PAGE_SIZE)), 1), MAX_PAGE_SIZE)
+            page = int(query.get("Page", 0))
+            sent_after = _sent_on_or_after(query.get("DateSent>"))
+        except ValueError:
+            return _error(400, 20001, "Invalid paging or date parameter")
+        with self._lock:
+            log = self._newest_first(query.get("To"), query.get("From"), sent_after)
+        token = query.get("PageToken")
+        if token is None:
+            start = page * page_size
+        else:
+            after = next((i for i, m in enumerate(log) if "PA" + m.sid == token), None)
+            if after is None:
+                return _error(400, INVALID_PAGE_TOKEN, "Invalid PageToken")
+            start = after + 1
+        records = log[start : start + page_size]
+        path = API_PREFIX.format(account_sid=self.account_sid) + "/Messages.json"
+        filters = {k: v for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
+
+        def uri(page: int, token: str | None = None) -> str:
+            paging = {"PageSize": str(page_size), "Page": str(page)}
+            if token:
+                paging["PageToken"] = token
+            return f"{path}?{urlencode({**filters, **paging})}"
+
+        more = start + page_size < len(log)
         return JSONResponse(
             {
-                "messages": [m.resource(self.account_sid) for m in matching[:page_size]],
-                "first_page_uri": uri,
-                "next_page_uri": None,
+                "messages": [m.resource(self.account_sid) for m in records],
+                "first_page_uri": uri(0),
+                "next_page_uri": uri(page + 1, "PA" + records[-1].sid) if more else None,
                 "previous_page_uri": None,
-                "page": 0,
+                "page": page,
                 "page_size": page_size,
-                "start": 0,
-                "end": min(len(matching), page_size),
-                "uri": uri,
+                "start": start,
+                "end": start + max(len(records) - 1, 0),
+                "uri": uri(page, token),
             }
         )
+
+    def _newest_first(
+        self, to: str | None, from_: str | None, sent_after: datetime | None
+    ) -> list[SimulatedMessage]:
+        """The log's messages that match, newest first; call with the lock held."""
+        matching = [
+            m
+            for m in reversed(self.messages)  # the later of two logged in the same instant first
+            if (to is None or m.to == to)
+            and (from_ is None or m.from_ == from_)
+            and (sent_after is None or (m.inbound and m.date_created >= sent_after))
+        ]
+        return sorted(matching, key=lambda m: m.date_created, reverse=True)
 
     def _report_progress(self, message: SimulatedMessage) -> None:
         final = ("undelivered", LANDLINE) if message.to in self.landlines else ("delivered", None)

@@ -17,6 +17,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.response import Response
 from twilio.rest.api.v2010.account import AccountInstance
 from twilio.rest.api.v2010.account.incoming_phone_number import IncomingPhoneNumberInstance
+from twilio.rest.conversations.v1.configuration.webhook import WebhookInstance
 from twilio.rest.messaging.v1.service import ServiceInstance
 
 from bot.settings import HOW_TO_GET, Settings
@@ -24,6 +25,8 @@ from bot.sms_gateway import TwilioGateway
 from models.phone import format_phone
 
 INBOUND_PATH = "/twilio/messages"
+GROUP_TEXTS_PATH = "/twilio/conversations"
+GROUP_TEXT_EVENT = "onMessageAdded"
 STATUS_PATH = "/twilio/status"
 CONSOLE_KEYS = "the Account SID and Auth Token from the Twilio console (Account Info)"
 
@@ -40,6 +43,50 @@ class TwilioSetupError(Exception):
 def inbound_webhook_url(public_url: str) -> str:
     """Where Twilio must post a number's incoming texts."""
     return public_url + INBOUND_PATH
+
+
+def group_texts_webhook_url(public_url: str) -> str:
+    """Where Twilio must post the messages of group texts (its Conversations webhook)."""
+    return public_url + GROUP_TEXTS_PATH
+
+
+def check_group_texts_webhook(webhook: WebhookInstance, expected_url: str) -> None:
+    """The account's Conversations webhook posts each group text's messages to
+    `expected_url`; else TwilioSetupError with how to fix it."""
+    posts_here = webhook.post_webhook_url == expected_url and (webhook.target or "webhook") == (
+        "webhook"
+    )
+    if posts_here and GROUP_TEXT_EVENT in (webhook.filters or []):
+        return
+    where = (
+        f"go to {webhook.post_webhook_url}, not {expected_url}"
+        if webhook.post_webhook_url and webhook.post_webhook_url != expected_url
+        else f"are not posted ({GROUP_TEXT_EVENT} is not among its events)"
+        if webhook.post_webhook_url
+        else "are not posted anywhere (no Conversations webhook is set)"
+    )
+    raise TwilioSetupError(
+        f"members' texts to group texts {where}",
+        "run `textbot lines configure-twilio NUMBER` for a group-text line, or in the Twilio "
+        f"console (Conversations > Global webhooks) set the post-event URL to {expected_url} "
+        f"with {GROUP_TEXT_EVENT}",
+    )
+
+
+def configure_group_texts(account: TwilioAccount, url: str) -> str:
+    """Point the account's Conversations webhook at `url`, keeping the events it posts
+    already; says what changed."""
+    webhook = account.fetch_group_texts_webhook()
+    try:
+        check_group_texts_webhook(webhook, url)
+    except TwilioSetupError:
+        pass
+    else:
+        return f"Members' texts to group texts already come to {url}."
+    before = webhook.post_webhook_url or "nowhere"
+    filters = sorted({*(webhook.filters or []), GROUP_TEXT_EVENT})
+    account.send_group_texts_to(url, filters=filters)
+    return f"Members' texts to group texts now come to {url}; before, they went to {before}."
 
 
 def check_public_url(public_url: str | None) -> str:
@@ -153,6 +200,7 @@ class TwilioAccount:
         ).client
         self._account = client.api.v2010.accounts(self.account_sid)
         self._messaging = client.messaging.v1
+        self._conversations = client.conversations.v1
 
     def fetch(self) -> AccountInstance:
         """The account, once Twilio has accepted the credentials; TwilioSetupError if it
@@ -196,6 +244,17 @@ class TwilioAccount:
         with self._answering():
             return self._account.incoming_phone_numbers(str(number.sid)).update(
                 sms_url=url, sms_method="POST"
+            )
+
+    def fetch_group_texts_webhook(self) -> WebhookInstance:
+        """The account's Conversations webhook (group texts' messages)."""
+        with self._answering():
+            return self._conversations.configuration.webhooks().fetch()
+
+    def send_group_texts_to(self, url: str, *, filters: list[str]) -> WebhookInstance:
+        with self._answering():
+            return self._conversations.configuration.webhooks().update(
+                post_webhook_url=url, method="POST", filters=filters, target="webhook"
             )
 
     @contextmanager

@@ -10,6 +10,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from handlers.limits import DEFAULT_GROUP_SIZE, DEFAULT_MAX_MULTI_RECIPIENTS
+from handlers.names import SlackNames
+from models.directory import SHARED, ContactDirectory
+from models.send_plan import SendRules
 from models.types import utcnow
 
 
@@ -25,9 +29,11 @@ class HandlerDeps:
     usergroup_max_age: timedelta = timedelta(minutes=5)
     work_queued: Callable[[], None] = lambda: None
     note_markers: tuple[str, ...] = ("note:", "//")
-    max_multi_recipients: int = 20
-    group_size: tuple[int, int] = (2, 9)
+    max_multi_recipients: int = DEFAULT_MAX_MULTI_RECIPIENTS
+    group_size: tuple[int, int] = DEFAULT_GROUP_SIZE
     cancel_scheduled_on_reply: bool = True
+    # Which contacts someone with a usable line sees (models.directory).
+    contact_directory: ContactDirectory = SHARED
     # Stores an inbound webhook's fields durably (see bot.group_commit); set by the runtime.
     stage_inbound: Callable[[dict[str, object]], Awaitable[None]] = field(
         default=_no_staging, repr=False
@@ -35,9 +41,21 @@ class HandlerDeps:
     after_inbound_stored: Callable[[], None] = lambda: None  # a hook for the crash tests
     clock: Callable[[], datetime] = utcnow  # what time it is (tests may set the clock)
     team_url: Callable[[], str] = lambda: ""  # the workspace's URL, for links to threads
+    # Names of mentioned people and channels, for the text a customer gets.
+    slack_names: SlackNames = field(default_factory=SlackNames, repr=False)
 
-    def modal_limits(self) -> dict[str, object]:
-        return {"max_multi": self.max_multi_recipients, "group_size": self.group_size}
+    def send_rules(self) -> SendRules:
+        """The settings the send policy follows."""
+        return SendRules(
+            region=self.default_region,
+            directory=self.contact_directory,
+            max_multi_recipients=self.max_multi_recipients,
+            group_size=self.group_size,
+        )
+
+    def __deepcopy__(self, memo: dict[int, object]) -> HandlerDeps:
+        # Bolt copies a request's context for its lazy listeners: they share the runtime's.
+        return self
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -19,17 +19,33 @@ from models.tables import (
     ConversationStatus,
     Line,
     LineAccess,
+    Usergroup,
     UsergroupMember,
     UsergroupSync,
 )
 from models.types import insert_ignoring_conflicts, utcnow
 
+_TEAM = re.compile(r"[TE][A-Z0-9]{2,}")
 _USER = re.compile(r"[UW][A-Z0-9]{2,}")
 _USERGROUP = re.compile(r"S[A-Z0-9]{2,}")
 
 
 class InvalidPrincipal(ValueError):
     """Not a Slack user id (U.../W...) or user group id (S...)."""
+
+
+class InvalidTeamId(ValueError):
+    """Not a Slack workspace id (T..., or E... for an Enterprise Grid organization)."""
+
+
+def check_team_id(team_id: str) -> str:
+    team_id = team_id.strip()
+    if not _TEAM.fullmatch(team_id):
+        raise InvalidTeamId(
+            f"{team_id!r} is not a Slack workspace id (T... in capitals and digits, e.g. "
+            "T0123ABCD: Slack shows it in the workspace's settings, or ask `auth.test`)"
+        )
+    return team_id
 
 
 def check_principal(principal: str) -> str:
@@ -71,24 +87,33 @@ def find_usable_lines(*, session: Session, team_id: str, user_id: str) -> list[L
     )
 
 
+def find_granted_line_ids(*, session: Session, team_id: str, user_id: str) -> set[int]:
+    """The ids of the team's lines the user may use, turned off or not: can_use_line for
+    all of them at once."""
+    found = session.exec(
+        select(Line.id).where(
+            Line.team_id == team_id, col(Line.id).in_(_usable_line_ids(team_id, user_id))
+        )
+    ).all()
+    return {line_id for line_id in found if line_id is not None}
+
+
 def can_use_any_line(*, session: Session, team_id: str, user_id: str) -> bool:
     """Whether find_usable_lines would find a line: a cheap check for every options request."""
     params = {"team_id": team_id, "user_id": user_id}
     return session.exec(_ANY_USABLE_LINE, params=params).first() is not None
 
 
-# Built once: building the statement would cost more than running it.
-_ANY_USABLE_LINE = (
-    select(Line.id)
-    .where(
-        Line.team_id == bindparam("team_id"),
-        col(Line.active).is_(True),
-        col(Line.id).in_(
-            _usable_line_ids(bindparam("team_id", type_=String), bindparam("user_id", type_=String))
-        ),
-    )
-    .limit(1)
+# The ids of the team's active lines the user may use, for statements built once: it takes
+# the bind parameters team_id and user_id. (Building a statement costs more than running it.)
+USABLE_LINE_IDS = select(Line.id).where(
+    Line.team_id == bindparam("team_id"),
+    col(Line.active).is_(True),
+    col(Line.id).in_(
+        _usable_line_ids(bindparam("team_id", type_=String), bindparam("user_id", type_=String))
+    ),
 )
+_ANY_USABLE_LINE = USABLE_LINE_IDS.limit(1)
 
 
 def can_use_line(*, session: Session, line: Line, user_id: str) -> bool:
@@ -115,6 +140,17 @@ def find_usable_line(
     if line is None or line.team_id != team_id or not line.active:
         return None
     return line if can_use_line(session=session, line=line, user_id=user_id) else None
+
+
+def list_grants(*, session: Session, line: Line) -> list[LineAccess]:
+    """Who may use the line (and who manages it), by principal."""
+    return list(
+        session.exec(
+            select(LineAccess)
+            .where(LineAccess.line_id == line.id)
+            .order_by(col(LineAccess.principal))
+        ).all()
+    )
 
 
 def grant_line(
@@ -204,6 +240,37 @@ def replace_usergroup_members(
     sync.synced_at = utcnow()
     session.add(sync)
     session.flush()
+
+
+def replace_usergroups(
+    *, session: Session, team_id: str, handles: dict[str, str], now: datetime | None = None
+) -> None:
+    """Store the workspace's user groups just listed by Slack ({id: handle}): groups it no
+    longer lists are forgotten."""
+    now = now or utcnow()
+    session.execute(
+        delete(Usergroup).where(
+            col(Usergroup.team_id) == team_id,
+            col(Usergroup.usergroup_id).not_in(list(handles)),
+        )
+    )
+    for usergroup_id, handle in handles.items():
+        group = session.get(Usergroup, (team_id, usergroup_id))
+        if group is None:
+            group = Usergroup(team_id=team_id, usergroup_id=usergroup_id, handle=handle)
+        group.handle, group.listed_at = handle, now
+        session.add(group)
+    session.flush()
+
+
+def find_usergroup_handles(*, session: Session, team_id: str) -> dict[str, str]:
+    """The workspace's user groups as last listed by Slack: {id: handle}."""
+    rows = session.exec(
+        select(Usergroup.usergroup_id, Usergroup.handle)
+        .where(Usergroup.team_id == team_id)
+        .order_by(col(Usergroup.handle))
+    ).all()
+    return dict(rows)
 
 
 def find_open_conversations_for_user(

@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from models.conversations import send_text
 from models.lines import parse_business_hours
-from models.optouts import find_opted_out
+from models.phone import is_phone_number
+from models.sending import automatic_text_refusal
 from models.tables import Contact, Conversation, Line, Message
 
 
@@ -25,11 +26,14 @@ def queue_away_reply(
 ) -> Message | None:
     """Text the line's away message back if it is after hours, at most once a day per
     contact (by the line's calendar); None when nothing is sent."""
-    if not line.away_message or not line.active or is_open(line, now):
+    if not line.away_message or is_open(line, now):
         return None
-    if find_opted_out(session=session, line_id=line.id or 0, contacts=[contact]):
+    if not is_phone_number(contact.phone):  # a short code or sender name
+        return None
+    if automatic_text_refusal(session=session, line=line, contact=contact):
         return None
     day = now.astimezone(zoneinfo.ZoneInfo(line.time_zone)).date()
+    who = f"group{conversation.id}" if conversation.group_mms else str(contact.id)
     message, created = send_text(
         session=session,
         conversation=conversation,
@@ -37,6 +41,7 @@ def queue_away_reply(
         recipients=[contact],
         body=line.away_message,
         author_user_id=None,
-        dedupe_key=f"away:{line.id}:{contact.id}:{day.isoformat()}",
+        # A group text's away message reaches every member: once a day for the group.
+        dedupe_key=f"away:{line.id}:{who}:{day.isoformat()}",
     )
     return message if created else None

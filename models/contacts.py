@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Integer, and_, bindparam, delete, func, tuple_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
-from models.phone import number_search_terms
+from models.directory import (
+    LINES,
+    Viewer,
+    few_visible_contact_ids,
+    visibility_params,
+    visible_contact,
+)
+from models.phone import format_phone, number_search_terms
 from models.tables import Contact, ContactSearchTerm
-from models.types import insert_ignoring_conflicts
+from models.types import insert_ignoring_conflicts, utcnow
+from models.untrusted_text import strip_hidden_characters
 
-MAX_NAME_LENGTH = 120
+# A contact's label, "Name (+1 202-555-0123)", is the name their texts are posted under in
+# Slack, which shows 80 characters of it.
+MAX_NAME_LENGTH = 60
 _TERM_LENGTH = 64
 # Every term is made of these characters only; '{' sorts right after 'z', so all terms
 # starting with a prefix p lie in [p, p + '{').
@@ -28,6 +40,14 @@ _NUMBER_PREFIX_DIGITS = 3
 _NUMBER_TERM_LENGTH = 7
 # How many terms of the longest word a query of several words reads at most.
 _SCANNED_TERMS = 2000
+# In a "lines" directory, a user whose lines reach at most this many contacts is searched
+# among those contacts; checking each term of the index against their lines instead would
+# read most of a prefix's range when they see few of many.
+_FEW_VISIBLE = 2000
+# What a search reads of a query: nobody types more to find a contact, and each word costs
+# a subquery (a 1,200-word query once made a statement SQLite refused after seconds).
+MAX_QUERY_LENGTH = 100
+MAX_QUERY_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -50,10 +70,17 @@ def name_search_terms(name: str | None) -> list[str]:
 
 
 def clean_name(name: str | None) -> str | None:
+    """A contact's name as it is kept: one line, spaces collapsed, nothing hidden in it."""
     if name is None:
         return None
-    name = " ".join(name.split())[:MAX_NAME_LENGTH]
+    name = " ".join(strip_hidden_characters(name).split())[:MAX_NAME_LENGTH]
     return name or None
+
+
+def contact_label(contact: Contact) -> str:
+    """Name and number as plain text: "Jane Doe (+1 202-555-0123)", or the number alone."""
+    number = format_phone(contact.phone)
+    return f"{contact.name} ({number})" if contact.name else number
 
 
 def find_contact_by_phone(*, session: Session, team_id: str, phone: str) -> Contact | None:
@@ -112,10 +139,111 @@ def rename_contact(*, session: Session, contact: Contact, name: str | None) -> C
     return contact
 
 
+def bounded_query(query: str) -> str:
+    """The part of a query a search reads: its first MAX_QUERY_WORDS words, at most
+    MAX_QUERY_LENGTH characters."""
+    return " ".join(query[:MAX_QUERY_LENGTH].split()[:MAX_QUERY_WORDS])
+
+
+@dataclass(frozen=True)
+class IncomingContact:
+    """A contact as an import brings it: its number (E.164), its name if any (as
+    clean_name keeps it), and its search terms (name_search_terms and
+    number_search_terms)."""
+
+    phone: str
+    name: str | None
+    terms: list[str]
+
+
+@dataclass
+class SaveCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+_CONTACT = Contact.__table__  # type: ignore[attr-defined]
+
+
+def save_contacts(
+    *,
+    session: Session,
+    team_id: str,
+    contacts: Sequence[IncomingContact],
+    now: datetime | None = None,
+) -> SaveCounts:
+    """Add the numbers the team does not have and rename the contacts whose name differs
+    (one with no name given keeps theirs), a few statements for the whole batch. The
+    numbers must be distinct.
+
+    The rows go through the driver's executemany: SQLAlchemy's handling of each row's
+    parameters costs more than the database's insert, and imports bring millions."""
+    connection = session.connection()
+    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+    def run_many(sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            connection.exec_driver_sql(sql.replace("?", placeholder), rows)
+
+    def by_phone(phones: list[str]) -> dict[str, tuple[int, str | None]]:
+        """(id, name) of the team's contacts with these numbers."""
+        if not phones:
+            return {}
+        marks = ", ".join("?" * len(phones))
+        sql = f"SELECT phone, id, name FROM contact WHERE team_id = ? AND phone IN ({marks})"
+        found = connection.exec_driver_sql(sql.replace("?", placeholder), (team_id, *phones))
+        return {phone: (contact_id, name) for phone, contact_id, name in found}
+
+    known = by_phone([c.phone for c in contacts])
+    new = [c for c in contacts if c.phone not in known]
+    created = _bound(_CONTACT.c.created_at, now or utcnow(), connection.dialect)
+    # A number another process adds meanwhile is left as it is (and counted as added).
+    run_many(
+        "INSERT INTO contact (team_id, phone, name, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [(team_id, c.phone, c.name, created) for c in new],
+    )
+    added = by_phone([c.phone for c in new])
+    indexed = [(added[c.phone][0], c) for c in new]
+    renamed = [
+        (known[c.phone][0], c)
+        for c in contacts
+        if c.phone in known and c.name and c.name != known[c.phone][1]
+    ]
+    run_many(
+        "UPDATE contact SET name = ? WHERE id = ?",
+        [(c.name, contact_id) for contact_id, c in renamed],
+    )
+    run_many(
+        "DELETE FROM contact_search_term WHERE contact_id = ?",
+        [(contact_id,) for contact_id, _ in renamed],
+    )
+    run_many(
+        "INSERT INTO contact_search_term (team_id, term, contact_id) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [(team_id, term, contact_id) for contact_id, c in indexed + renamed for term in c.terms],
+    )
+    return SaveCounts(
+        added=len(indexed), updated=len(renamed), unchanged=len(contacts) - len(new) - len(renamed)
+    )
+
+
+def _bound(column: Any, value: Any, dialect: Any) -> Any:
+    """`value` as SQLAlchemy would hand it to the driver for `column`."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process else value
+
+
 def search_contacts(
-    *, session: Session, team_id: str, query: str, limit: int = 20
+    *,
+    session: Session,
+    viewer: Viewer,
+    query: str,
+    limit: int = 20,
 ) -> list[ContactSuggestion]:
-    """Contacts whose name words or number digits start with what was typed.
+    """Contacts the user may see (models.directory) whose name words or number digits start
+    with what was typed; only bounded_query(query) is read.
 
     A query of digits matches numbers (punctuation ignored, so "(202) 555" works), and
     name words such as the 4 of "Customer 4". A query of words matches contacts having,
@@ -124,48 +252,67 @@ def search_contacts(
     words only, so that "customer 1" is not every contact with a +1 number. Results come
     in the index order of the longest word's matching terms.
     """
+    query = bounded_query(query)
     digits = re.sub(r"\D", "", query)
     if digits and len(digits) >= len(re.sub(r"[\s()+.-]", "", query)):
-        found = _contacts_with_term_prefixes(session, team_id, [digits[:_TERM_LENGTH]], limit)
+        found = _contacts_with_term_prefixes(session, viewer, [digits[:_TERM_LENGTH]], limit)
         return [ContactSuggestion(c, "number") for c in found]
     words = list(dict.fromkeys(w[:_TERM_LENGTH] for w in _fold(query).split()))
     if not words:
         return []
     # Scan the index with the longest word (fewest rows); the others only filter.
     words.sort(key=len, reverse=True)
-    found = _contacts_with_term_prefixes(session, team_id, words, limit, short_digits_as_names=True)
+    found = _contacts_with_term_prefixes(session, viewer, words, limit, short_digits_as_names=True)
     return [ContactSuggestion(c, "name") for c in found]
 
 
 def _contacts_with_term_prefixes(
     session: Session,
-    team_id: str,
+    viewer: Viewer,
     prefixes: list[str],
     limit: int,
     *,
     short_digits_as_names: bool = False,
 ) -> list[Contact]:
-    """Contacts having a term starting with each prefix, in the index order of the first
-    prefix's terms.
+    """Contacts the viewer may see having a term starting with each prefix, in the index
+    order of the first prefix's terms.
 
-    The first prefix's range is read in index order and each further prefix is checked
-    per row, through the index on contact_id. Only the range's first _SCANNED_TERMS terms
+    The first prefix's range is read in index order, each row checked against the
+    viewer's directory, and each further prefix is checked per row, through the index on
+    (contact_id, term). With several prefixes only the range's first _SCANNED_TERMS terms
     are read, so the cost stays bounded when few contacts match all the prefixes, at the
-    price of missing matches behind that many partial ones.
+    price of missing matches behind that many partial ones. A viewer of a "lines"
+    directory who sees at most _FEW_VISIBLE contacts is searched among those instead.
     """
     names_only = tuple(
         short_digits_as_names and p.isdigit() and len(p) < _NUMBER_PREFIX_DIGITS for p in prefixes
     )
-    params: dict[str, Any] = {"team_id": team_id, "limit": limit, "rows": limit * 2}
+    visibility = visibility_params(session=session, viewer=viewer)
+    if not visibility["line_ids"]:
+        return []  # no usable line, no contact
+    params: dict[str, Any] = {
+        **visibility,
+        "team_id": viewer.team_id,
+        "limit": limit,
+        "rows": limit * 2,
+    }
     for i, prefix in enumerate(prefixes):
         params[f"start{i}"], params[f"end{i}"] = prefix, prefix + _PREFIX_END
+    among: Among = viewer.directory
+    if viewer.directory == LINES:
+        ids = few_visible_contact_ids(
+            session=session, line_ids=visibility["line_ids"], most=_FEW_VISIBLE
+        )
+        if ids is not None:
+            among, params["ids"] = "ids", ids
     last = None
-    if len(prefixes) > 1:
+    if len(prefixes) > 1 and among != "ids":
         params["skip"] = _SCANNED_TERMS - 1
         last = session.exec(_last_scanned_term(names_only[0]), params=params).first()
         if last is not None:
             params["last_term"], params["last_id"] = last
-    return list(session.exec(_matching_contacts(names_only, last is not None), params=params))
+    statement = _matching_contacts(among, names_only, last is not None)
+    return list(session.exec(statement, params=params))
 
 
 # The statements below are built once per shape and take the prefixes as parameters:
@@ -186,17 +333,29 @@ def _last_scanned_term(names_only: bool) -> Select[str, int]:
     )
 
 
+# Whose contacts a search reads: a directory's, or those whose ids it is given ("ids").
+Among = Literal["shared", "lines", "ids"]
+
+
 @lru_cache
-def _matching_contacts(names_only: tuple[bool, ...], bounded: bool) -> SelectOfScalar[Contact]:
-    """Contacts with a term starting with each prefix; bounded: read up to (last_term,
-    last_id) only."""
+def _matching_contacts(
+    among: Among, names_only: tuple[bool, ...], bounded: bool
+) -> SelectOfScalar[Contact]:
+    """Contacts the user may see with a term starting with each prefix; bounded: read up to
+    (last_term, last_id) only."""
     # SQLite bounds an index scan with one end only, so an earlier end replaces the range's.
     scan_end = (
         tuple_(_TERM, _CONTACT_ID) <= tuple_(bindparam("last_term"), bindparam("last_id"))
         if bounded
         else None
     )
-    conditions = [_OF_TEAM, _term_range(_TERM, 0, names_only[0], scan_end)]
+    conditions = [_term_range(_TERM, 0, names_only[0], scan_end)]
+    if among == "ids":
+        # The team's contacts already; without team_id the index on (contact_id, term)
+        # answers alone.
+        conditions.append(_CONTACT_ID.in_(bindparam("ids", expanding=True)))
+    else:
+        conditions += [_OF_TEAM, visible_contact(among, _CONTACT_ID)]
     for i, only_names in enumerate(names_only[1:], 1):
         further = aliased(ContactSearchTerm)
         conditions.append(
@@ -210,14 +369,13 @@ def _matching_contacts(names_only: tuple[bool, ...], bounded: bool) -> SelectOfS
             .offset(0)
             .exists()
         )
-    found = (
-        select(_TERM, _CONTACT_ID)
-        .where(*conditions)
-        .order_by(_TERM, _CONTACT_ID)
+    terms = select(_TERM, _CONTACT_ID).where(*conditions)
+    if among != "ids":
         # A contact may have several terms in the range, e.g. its two number forms.
-        .limit(bindparam("rows", type_=Integer))
-        .subquery()
-    )
+        terms = terms.order_by(_TERM, _CONTACT_ID).limit(bindparam("rows", type_=Integer))
+    # else the given contacts' terms are read through contact_id, all of them: asking for
+    # the index order would have the database read the prefix's whole range instead.
+    found = terms.subquery()
     # Each contact once, where its first term came.
     first_found = (
         select(found.c.contact_id, func.min(found.c.term).label("term"))

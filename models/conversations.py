@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from models.merge_fields import DEFAULT_FALLBACK, fill_merge_fields
 from models.optouts import RecipientOptedOut, find_opted_out
+from models.outbound_media import OutboundFile, attach_media
 from models.tables import (
     Contact,
     Conversation,
@@ -35,10 +37,11 @@ class InvalidMessageBody(ValueError):
     """The text cannot be sent as is; str() says why."""
 
 
-def check_message_body(body: str | None) -> str:
-    """Return the body to send (surrounding blank space removed) or raise InvalidMessageBody."""
+def check_message_body(body: str | None, *, allow_empty: bool = False) -> str:
+    """Return the body to send (surrounding blank space removed) or raise InvalidMessageBody.
+    `allow_empty`: a picture goes with it, which is enough to send."""
     text = (body or "").strip()
-    if not text:
+    if not text and not allow_empty:
         raise InvalidMessageBody("The message is empty. Type something to send.")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise InvalidMessageBody(
@@ -208,15 +211,23 @@ def send_text(
     broadcast_id: int | None = None,
     merge_fallback: str = DEFAULT_FALLBACK,
     scheduled_for: datetime | None = None,
+    media: Sequence[OutboundFile] = (),
 ) -> tuple[Message, bool]:
-    """Write an outbound message and one pending delivery per recipient (the outbox).
+    """Write an outbound message and one pending delivery per recipient (the outbox), with
+    the pictures in `media` (checked by models.outbound_media first) to go with it.
 
     Refuses (RecipientOptedOut) if any recipient opted out of the line, before writing;
     with skip_opted_out (a group), they are left out instead.
     Returns (message, created); a used dedupe_key writes nothing and returns the earlier
     message with created=False.
     """
-    text = check_message_body(body)
+    text = check_message_body(body, allow_empty=bool(media))
+    if media and conversation.group_mms:
+        # A group text's message would need its pictures uploaded to Twilio's media store
+        # first; until then they are refused rather than dropped.
+        raise InvalidMessageBody(
+            "Pictures cannot go to a group text yet: send the text without them."
+        )
     if not line.active:
         raise LineInactive(f"The line {line.name} is turned off.")
     opted_out = find_opted_out(session=session, line_id=line.id or 0, contacts=recipients)
@@ -239,6 +250,24 @@ def send_text(
     )
     if not created:
         return message, False
+    if media:
+        attach_media(session=session, message=message, files=media)
+    if conversation.group_mms:
+        # A group text: one message to the group's conversation, for everyone at once (the
+        # opted-out left out by Twilio), never one SMS each.
+        if recipients:
+            session.add(
+                Delivery(
+                    message_id=message.id,  # type: ignore[arg-type]
+                    line_id=line.id,  # type: ignore[arg-type]
+                    contact_id=recipients[0].id,  # type: ignore[arg-type]
+                    to_phone=recipients[0].phone,
+                    group_conversation_id=conversation.id,
+                    body=text,
+                    next_attempt_at=scheduled_for or send_at or message.created_at,
+                )
+            )
+        recipients = []
     for contact in recipients:
         body_text = body_for(
             session=session, line=line, contact=contact, text=text, merge_fallback=merge_fallback

@@ -3,35 +3,57 @@
 Claims are conditional UPDATEs checked by row count, so they hold on SQLite (where
 FOR UPDATE SKIP LOCKED compiles to nothing) and between processes on PostgreSQL (where
 SKIP LOCKED also keeps concurrent dispatchers off each other's candidates).
+
+A phone's texts from a line leave one at a time and in order: a delivery is not claimed
+while one ahead of it to the same phone is unresolved (being sent, unconfirmed, or
+waiting for a retry). The rule is in the claim query itself, so it holds between
+processes too: a dispatcher that skips a row another one has locked still sees that row
+pending, ahead of the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, exists, func, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from models.broadcasts import mark_summary_changed
 from models.conversations import mark_for_mirror
-from models.error_codes import describe_error
-from models.tables import Conversation, Delivery, DeliveryStatus, EarlyStatus, Line, Message
+from models.error_codes import OPTED_OUT, describe_error
+from models.optouts import opt_out
+from models.tables import (
+    Contact,
+    Conversation,
+    Delivery,
+    DeliveryStatus,
+    EarlyStatus,
+    Line,
+    Message,
+)
 from models.types import insert_ignoring_conflicts, utcnow
 
-# How far along a delivery is; a status callback may only move it to a higher rank.
-# Undelivered and failed are final, like delivered.
-_RANK = {
-    DeliveryStatus.PENDING: 0,
-    DeliveryStatus.SENDING: 1,
-    DeliveryStatus.QUEUED: 2,
-    DeliveryStatus.SENT: 3,
-    DeliveryStatus.DELIVERED: 4,
-    DeliveryStatus.UNDELIVERED: 4,
-    DeliveryStatus.FAILED: 4,
-    DeliveryStatus.CANCELED: 4,
+_S = DeliveryStatus
+# Where a delivery may go from each status. The provider's progress only moves forward, so
+# a late or repeated status callback changes nothing, and delivered, undelivered, failed
+# and canceled are its last word. Our own moves: a claim (pending -> sending), a send that
+# did not reach the provider or is to be retried (back to pending), a text canceled before
+# it left, and a failed text retried by hand.
+MOVES: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
+    _S.PENDING: frozenset({_S.SENDING, _S.CANCELED}),
+    _S.SENDING: frozenset(
+        {_S.PENDING, _S.QUEUED, _S.SENT, _S.DELIVERED, _S.UNDELIVERED, _S.FAILED, _S.CANCELED}
+    ),
+    _S.QUEUED: frozenset({_S.SENT, _S.DELIVERED, _S.UNDELIVERED, _S.FAILED, _S.CANCELED}),
+    _S.SENT: frozenset({_S.DELIVERED, _S.UNDELIVERED, _S.FAILED, _S.CANCELED}),
+    _S.DELIVERED: frozenset(),
+    _S.UNDELIVERED: frozenset({_S.PENDING}),
+    _S.FAILED: frozenset({_S.PENDING}),
+    _S.CANCELED: frozenset(),
 }
-FINAL_STATUSES = frozenset(s for s, rank in _RANK.items() if rank == 4)
 FAILURE_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED})
 
 # Twilio's message statuses, on our scale.
@@ -49,16 +71,78 @@ _PROVIDER_STATUS = {
 }
 
 
-def is_forward(current: str, new: str) -> bool:
-    return _RANK.get(DeliveryStatus(new), -1) > _RANK.get(DeliveryStatus(current), -1)
+# How long a send claimed with no lease (by a textbot from before leases) is left alone:
+# what that textbot waited before asking Twilio.
+UNLEASED_CLAIM = timedelta(seconds=60)
+
+
+def may_move(current: str, new: str) -> bool:
+    """Whether MOVES lets a delivery go from status `current` to `new`."""
+    return DeliveryStatus(new) in MOVES[DeliveryStatus(current)]
+
+
+def move_delivery(delivery: Delivery, new: str) -> bool:
+    """Set the delivery's status to `new` if MOVES allows it; False (and nothing changed) if
+    not, such as a late callback's "sent" after "delivered"."""
+    if not may_move(delivery.status, new):
+        return False
+    delivery.status = DeliveryStatus(new)
+    delivery.updated_at = utcnow()
+    return True
+
+
+def checked_move(current: DeliveryStatus, new: DeliveryStatus) -> DeliveryStatus:
+    """`new`, for an UPDATE of the deliveries in status `current` (one statement for many
+    rows); raises ValueError if MOVES does not allow the move."""
+    if not may_move(current, new):
+        raise ValueError(f"a delivery may not move from {current} to {new}")
+    return new
 
 
 def _due(now: datetime):  # type: ignore[no-untyped-def]
     return (col(Delivery.status) == DeliveryStatus.PENDING) & (col(Delivery.next_attempt_at) <= now)
 
 
+def held_back():  # type: ignore[no-untyped-def]
+    """A pending delivery waits while another to the same phone from the same line is
+    ahead of it and unresolved. Ahead means: being sent (or unconfirmed); or already tried
+    and pending a retry (the older first); or, among the untried, due earlier (by id on a
+    tie). Pending rows are thus in one order whose first is never held."""
+    ahead = aliased(Delivery)
+    untried = col(Delivery.attempts) == 0
+    return exists().where(
+        ahead.line_id == Delivery.line_id,
+        ahead.contact_id == Delivery.contact_id,
+        ahead.id != Delivery.id,
+        or_(
+            ahead.status == DeliveryStatus.SENDING,
+            and_(
+                ahead.status == DeliveryStatus.PENDING,
+                ahead.attempts > 0,
+                or_(untried, ahead.id < Delivery.id),  # type: ignore[operator]
+            ),
+            and_(
+                ahead.status == DeliveryStatus.PENDING,
+                ahead.attempts == 0,
+                untried,
+                or_(
+                    ahead.next_attempt_at < Delivery.next_attempt_at,  # type: ignore[operator]
+                    and_(
+                        ahead.next_attempt_at == Delivery.next_attempt_at,
+                        ahead.id < Delivery.id,  # type: ignore[operator]
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def _claimable(now: datetime):  # type: ignore[no-untyped-def]
+    return _due(now) & ~held_back()
+
+
 def find_lines_with_due_deliveries(*, session: Session, now: datetime) -> list[Line]:
-    line_ids = select(Delivery.line_id).where(_due(now)).distinct()
+    line_ids = select(Delivery.line_id).where(_claimable(now)).distinct()
     return list(session.exec(select(Line).where(col(Line.id).in_(line_ids))).all())
 
 
@@ -107,15 +191,21 @@ def return_send_slots(*, session: Session, line_id: int, first_unused: datetime)
 
 
 def claim_due_deliveries(
-    *, session: Session, line_id: int, now: datetime, slots: list[datetime]
+    *,
+    session: Session,
+    line_id: int,
+    now: datetime,
+    slots: list[datetime],
+    lease: timedelta = timedelta(seconds=5),
 ) -> list[Delivery]:
-    """Claim the line's oldest due deliveries (pending -> sending), one for each slot and
-    claimed for that slot's time; fewer if fewer are due."""
+    """Claim the line's oldest due deliveries that no earlier text to the same phone holds
+    back (pending -> sending), one for each slot, claimed for that slot's time and leased
+    for `lease` after it; fewer if fewer are due."""
     if not slots:
         return []
     candidates = session.exec(
         select(Delivery.id)
-        .where(Delivery.line_id == line_id, _due(now))
+        .where(Delivery.line_id == line_id, _claimable(now))
         .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
         .limit(len(slots) + 4)
         .with_for_update(skip_locked=True)
@@ -127,8 +217,9 @@ def claim_due_deliveries(
             update(Delivery)
             .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.PENDING)
             .values(
-                status=DeliveryStatus.SENDING,
+                status=checked_move(DeliveryStatus.PENDING, DeliveryStatus.SENDING),
                 claimed_at=slot,
+                lease_until=slot + lease,
                 attempts=Delivery.attempts + 1,
                 updated_at=now,
             )
@@ -145,11 +236,11 @@ def claim_due_deliveries(
 
 def next_due_time(*, session: Session, skip_lines: Collection[int] = ()) -> datetime | None:
     """When the earliest pending delivery may go out, counting its line's pacing (of the
-    lines not in `skip_lines`)."""
+    lines not in `skip_lines`); a held-back one goes when the send ahead of it settles."""
     query = (
         select(func.min(Delivery.next_attempt_at), Line.next_send_at)
         .join(Line, col(Line.id) == Delivery.line_id)
-        .where(Delivery.status == DeliveryStatus.PENDING)
+        .where(Delivery.status == DeliveryStatus.PENDING, ~held_back())
         .group_by(col(Line.id), col(Line.next_send_at))
     )
     if skip_lines:
@@ -157,6 +248,72 @@ def next_due_time(*, session: Session, skip_lines: Collection[int] = ()) -> date
     rows = session.exec(query).all()
     due = [max(attempt, slot) if slot else attempt for attempt, slot in rows if attempt]
     return min(due, default=None)
+
+
+def renew_leases(*, session: Session, delivery_ids: Collection[int], until: datetime) -> None:
+    """Keep the sends a live process has in hand from being taken for dead ones."""
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(
+                col(Delivery.id).in_(delivery_ids), col(Delivery.status) == DeliveryStatus.SENDING
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def find_unconfirmed(
+    *, session: Session, now: datetime, limit: int = 100
+) -> list[tuple[Delivery, Line]]:
+    """Sends with no outcome whose lease has run out: the process that claimed them died,
+    or their request to the provider went unanswered."""
+    lapsed = or_(
+        col(Delivery.lease_until) < now,
+        # Claimed by a textbot from before leases (during a rolling upgrade, still running).
+        col(Delivery.lease_until).is_(None) & (col(Delivery.claimed_at) < now - UNLEASED_CLAIM),
+    )
+    rows = session.exec(
+        select(Delivery, Line)
+        .join(Line, col(Line.id) == Delivery.line_id)
+        .where(Delivery.status == DeliveryStatus.SENDING, lapsed)
+        .order_by(col(Delivery.claimed_at), col(Delivery.id))
+        .limit(limit)
+    ).all()
+    return [(delivery, line) for delivery, line in rows]
+
+
+def take_lookup(*, session: Session, delivery: Delivery, until: datetime) -> bool:
+    """Lease an unconfirmed send until `until` to look for it in the provider's log, so
+    that one process asks at a time (and, if asking fails, asks again only then). False if
+    another process took it first, or it was settled or claimed again meanwhile."""
+    same_lease = (
+        col(Delivery.lease_until).is_(None)
+        if delivery.lease_until is None
+        else col(Delivery.lease_until) == delivery.lease_until
+    )
+    result = session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.id) == delivery.id,
+            col(Delivery.status) == DeliveryStatus.SENDING,
+            col(Delivery.attempts) == delivery.attempts,
+            same_lease,
+        )
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def find_recorded_sids(*, session: Session, provider_sids: Collection[str]) -> set[str]:
+    """Which of these MessageSids are already some delivery's."""
+    if not provider_sids:
+        return set()
+    found = session.exec(
+        select(Delivery.provider_sid).where(col(Delivery.provider_sid).in_(provider_sids))
+    ).all()
+    return {sid for sid in found if sid}
 
 
 def touch_mirror(session: Session, delivery: Delivery) -> None:
@@ -172,64 +329,103 @@ def touch_mirror(session: Session, delivery: Delivery) -> None:
     session.add(conversation)
 
 
-def record_accepted(
-    *, session: Session, delivery: Delivery, provider_sid: str, status: str
-) -> None:
-    """The provider took the message."""
-    delivery.provider_sid = provider_sid
-    reported = _PROVIDER_STATUS.get(status.lower(), DeliveryStatus.QUEUED)
-    delivery.status = (
-        reported if is_forward(DeliveryStatus.SENDING, reported) else DeliveryStatus.QUEUED
-    )
+@dataclass(frozen=True)
+class Taken:
+    """The provider took the text: its MessageSid, and the status it gave."""
+
+    sid: str
+    status: str
+
+
+@dataclass(frozen=True)
+class NotTaken:
+    """The provider does not have the text (it never left): it goes again now, still first
+    in its phone's queue."""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """A transient failure: back to the outbox, to be tried at `at`."""
+
+    at: datetime
+    error_text: str
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A permanent failure: the delivery is final, and the thread will say why."""
+
+    error_text: str
+    error_code: int | None = None
+
+
+SendOutcome = Taken | NotTaken | RetryLater | Failed
+
+
+def record_send_outcome(*, session: Session, delivery: Delivery, outcome: SendOutcome) -> bool:
+    """Record how the attempt at sending `delivery` (as claimed) ended. False if that
+    attempt was settled meanwhile (its lease ran out and another look settled it; the
+    delivery may be on its next attempt): nothing is recorded then."""
+    row = session.exec(
+        select(Delivery)
+        .where(
+            Delivery.id == delivery.id,
+            Delivery.status == DeliveryStatus.SENDING,
+            Delivery.attempts == delivery.attempts,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        return False
+    if isinstance(outcome, Taken):
+        _record_taken(session, row, outcome)
+    elif isinstance(outcome, Failed):
+        _record_failed(session, row, outcome)
+    else:
+        move_delivery(row, DeliveryStatus.PENDING)
+        row.claimed_at = row.lease_until = None
+        if isinstance(outcome, RetryLater):
+            row.next_attempt_at = outcome.at
+            row.error_code = outcome.error_code
+            row.error_text = outcome.error_text
+        else:
+            row.next_attempt_at = utcnow()
+    session.add(row)
+    session.flush()
+    return True
+
+
+def _record_taken(session: Session, delivery: Delivery, taken: Taken) -> None:
+    """The provider's status, or a further one its callback brought before this."""
+    delivery.provider_sid = taken.sid
+    move_delivery(delivery, _PROVIDER_STATUS.get(taken.status.lower(), DeliveryStatus.QUEUED))
     delivery.error_code = None
     delivery.error_text = None
-    delivery.updated_at = utcnow()
-    early = session.get(EarlyStatus, provider_sid)
+    early = session.get(EarlyStatus, taken.sid)
     if early is not None:
-        if is_forward(delivery.status, early.status):
-            delivery.status = DeliveryStatus(early.status)
+        if move_delivery(delivery, early.status):
             delivery.error_code = early.error_code
             delivery.error_text = describe_error(early.error_code) if early.error_code else None
         session.delete(early)
-    session.add(delivery)
     touch_mirror(session, delivery)
-    session.flush()
 
 
-def record_retry(
-    *,
-    session: Session,
-    delivery: Delivery,
-    retry_at: datetime,
-    error_text: str,
-    error_code: int | None = None,
-) -> None:
-    """A transient failure: back to the outbox, to be tried at retry_at."""
-    delivery.status = DeliveryStatus.PENDING
-    delivery.next_attempt_at = retry_at
-    delivery.claimed_at = None
-    delivery.error_code = error_code
-    delivery.error_text = error_text
-    delivery.updated_at = utcnow()
-    session.add(delivery)
-    session.flush()
-
-
-def record_failure(
-    *,
-    session: Session,
-    delivery: Delivery,
-    error_text: str,
-    error_code: int | None = None,
-) -> None:
-    """A permanent failure: the delivery is final, and the thread will say why."""
-    delivery.status = DeliveryStatus.FAILED
-    delivery.error_code = error_code
-    delivery.error_text = error_text
-    delivery.updated_at = utcnow()
-    session.add(delivery)
+def _record_failed(session: Session, delivery: Delivery, failed: Failed) -> None:
+    move_delivery(delivery, DeliveryStatus.FAILED)
+    delivery.error_code = failed.error_code
+    delivery.error_text = failed.error_text
     touch_mirror(session, delivery)
-    session.flush()
+    if failed.error_code == OPTED_OUT and delivery.group_conversation_id is None:
+        # The carrier knows of a STOP we did not see: honour it from now on. (A group
+        # text goes to the group: Twilio leaves out a member who opted out.)
+        opt_out(
+            session=session,
+            line=session.get_one(Line, delivery.line_id),
+            contact=session.get_one(Contact, delivery.contact_id),
+            keyword="STOP (carrier)",
+        )
 
 
 def find_deliveries_of(*, session: Session, message_ids: list[int]) -> list[Delivery]:
@@ -256,7 +452,7 @@ def _keep_early_status(
             EarlyStatus,
             {"provider_sid": provider_sid, "status": status, "error_code": error_code},
         )
-    elif is_forward(early.status, status):
+    elif may_move(early.status, status):
         early.status = status
         early.error_code = error_code
         session.add(early)
@@ -282,13 +478,11 @@ def apply_provider_status(
     if delivery is None:
         _keep_early_status(session, provider_sid, new, error_code)
         return None
-    if not is_forward(delivery.status, new):
+    if not move_delivery(delivery, new):
         return None
-    delivery.status = new
-    if new in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
+    if new in FAILURE_STATUSES:
         delivery.error_code = error_code
         delivery.error_text = error_text
-    delivery.updated_at = utcnow()
     session.add(delivery)
     touch_mirror(session, delivery)
     session.flush()
@@ -304,11 +498,9 @@ def settle_early_statuses(*, session: Session, forget_after: timedelta = timedel
             select(Delivery).where(Delivery.provider_sid == early.provider_sid)
         ).first()
         if delivery is not None:
-            if is_forward(delivery.status, early.status):
-                delivery.status = DeliveryStatus(early.status)
+            if move_delivery(delivery, early.status):
                 delivery.error_code = early.error_code
                 delivery.error_text = describe_error(early.error_code) if early.error_code else None
-                delivery.updated_at = utcnow()
                 session.add(delivery)
                 touch_mirror(session, delivery)
                 applied += 1
@@ -331,13 +523,12 @@ def retry_failed_deliveries(*, session: Session, broadcast_id: int) -> int:
     ).all()
     now = utcnow()
     for delivery in failed:
-        delivery.status = DeliveryStatus.PENDING
+        move_delivery(delivery, DeliveryStatus.PENDING)
         delivery.next_attempt_at = now
         delivery.attempts = 0
         delivery.error_code = None
         delivery.error_text = None
         delivery.provider_sid = None
-        delivery.updated_at = now
         session.add(delivery)
         touch_mirror(session, delivery)
     session.flush()

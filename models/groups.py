@@ -8,7 +8,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, or_, select
 
 from models.conversations import MAX_MESSAGE_LENGTH, queue_delivery
-from models.optouts import find_opted_out
+from models.sending import opt_out_refusal
 from models.tables import (
     Contact,
     Conversation,
@@ -22,13 +22,20 @@ from models.types import insert_ignoring_conflicts, utcnow
 
 
 def create_group_conversation(
-    *, session: Session, line: Line, contacts: Sequence[Contact], user_id: str | None
+    *,
+    session: Session,
+    line: Line,
+    contacts: Sequence[Contact],
+    user_id: str | None,
+    group_mms: bool = False,
 ) -> Conversation:
+    """A reply-all group: relayed one to one by the line, or (group_mms) one group text."""
     conversation = Conversation(
         team_id=line.team_id,
         line_id=line.id,  # type: ignore[arg-type]
         kind=ConversationKind.GROUP,
         created_by=user_id,
+        group_mms=group_mms,
     )
     session.add(conversation)
     session.flush()
@@ -99,10 +106,10 @@ def relay_to_group(
         for c in find_participants(session=session, conversation=conversation)
         if c.id != sender.id
     ]
-    opted_out = {
-        c.id for c in find_opted_out(session=session, line_id=line.id or 0, contacts=others)
-    }
-    recipients = [c for c in others if c.id not in opted_out]
+    # On a line turned off, the relay is refused as it leaves, and the thread says so.
+    recipients = [
+        c for c in others if opt_out_refusal(session=session, line=line, contact=c) is None
+    ]
     now = utcnow()
     for contact in recipients:
         queue_delivery(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, or_, union, update
 from sqlmodel import Session, col, select
 
 from models.broadcasts import note_reply
 from models.contacts import get_or_create_contact
 from models.conversations import insert_message, mark_for_mirror, open_or_reopen_conversation
+from models.group_texts import find_same_group_text
 from models.groups import count_other_open_conversations, relay_to_group
 from models.optouts import Keyword, classify_keyword, opt_in, opt_out
 from models.phone import format_phone
@@ -19,16 +22,19 @@ from models.tables import (
     Contact,
     Conversation,
     ConversationKind,
+    ConversationParticipant,
     ConversationStatus,
     Delivery,
     IdempotencyKey,
+    InboundRefusal,
     InboundWebhook,
     Line,
     Message,
     MessageDirection,
     MessageOrigin,
 )
-from models.types import dialect_insert, insert_ignoring_conflicts
+from models.types import UTCDateTime, dialect_insert, insert_ignoring_conflicts, utcnow
+from models.untrusted_text import strip_hidden_characters
 
 # A staged text whose routing failed this often waits for someone to look (it shows in
 # /metrics) instead of being tried forever.
@@ -36,6 +42,36 @@ MAX_ROUTING_ATTEMPTS = 5
 # Any constant will do: the key of PostgreSQL's advisory lock that lets one router at a
 # time route, so texts enter their conversations in the order they arrived.
 _ROUTING_LOCK_KEY = 7_464_101
+# How long a member's text to a group text waits before it is routed (see _routable).
+GROUP_TEXT_SETTLE = timedelta(seconds=1)
+# The idempotency key (and message dedupe key) of an inbound text is this and its MessageSid.
+_SMS_KEY = "sms:"
+
+
+class RefusalReason(StrEnum):
+    """Why the router refused a staged text (the label of textbot_inbound_refused_total)."""
+
+    UNKNOWN_LINE = "unknown_line"  # sent to a number that is no line, nor in a line's service
+
+
+# Twilio's log gives the second a text reached it, no finer.
+_REST_OF_THE_SECOND = timedelta(seconds=1) - timedelta(microseconds=1)
+
+
+def logged_arrival(logged_at: datetime) -> datetime:
+    """The time to stage a text read back from Twilio's log with, which gives the second it
+    arrived in: the last instant of that second, so that it is routed after any text the
+    webhook brought within it. Which of the two came first is not known; the recovered
+    one, sent at the second's start, is said to be late if the other one came after that."""
+    return logged_at.replace(microsecond=0) + _REST_OF_THE_SECOND
+
+
+def staged_sent_at(text: InboundWebhook) -> datetime:
+    """When a staged text reached Twilio, as far as is known: the webhook's arrival, or the
+    start of the second Twilio's log gives."""
+    if text.logged_to_the_second:
+        return text.received_at.replace(microsecond=0)
+    return text.received_at
 
 
 def stage_inbound_texts(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -43,7 +79,102 @@ def stage_inbound_texts(connection: Connection, rows: list[dict[str, Any]]) -> N
     skipped (Twilio retried before the first copy was routed)."""
     insert = dialect_insert(connection.dialect.name)
     table = InboundWebhook.__table__  # type: ignore[attr-defined]
+    # One statement for many rows needs the same columns in each (a group text has two more).
+    rows = [{"conversation_sid": None, "conversation_index": None, **row} for row in rows]
     connection.execute(insert(table).on_conflict_do_nothing(index_elements=["message_sid"]), rows)
+
+
+def stored_message_sids(*, session: Session, sids: list[str]) -> set[str]:
+    """Which of these MessageSids are stored: staged for the router, or routed (their key
+    taken). One statement, so a text the router moves from one to the other meanwhile is
+    still seen."""
+    staged = select(InboundWebhook.message_sid).where(col(InboundWebhook.message_sid).in_(sids))
+    routed = select(func.substr(IdempotencyKey.key, len(_SMS_KEY) + 1)).where(
+        col(IdempotencyKey.key).in_([_SMS_KEY + sid for sid in sids])
+    )
+    return set(session.execute(union(staged, routed)).scalars())
+
+
+def mark_inbound_checked(connection: Connection, *, line_id: int, until: datetime) -> None:
+    """Note that the line's texts up to `until` are all stored (never moving it back)."""
+    line = Line.__table__  # type: ignore[attr-defined]
+    connection.execute(
+        update(line)
+        .where(
+            line.c.id == line_id,
+            or_(line.c.inbound_checked_until.is_(None), line.c.inbound_checked_until < until),
+        )
+        .values(inbound_checked_until=until)
+    )
+
+
+def hold_lines_for_recovery(connection: Connection, *, now: datetime) -> None:
+    """A process starts: the webhook may have missed texts while none ran, so no active
+    line's staged texts are routed until its log has been read back (see
+    end_recovery_hold), else the texts recovered would follow newer ones."""
+    line = Line.__table__  # type: ignore[attr-defined]
+    connection.execute(
+        update(line).where(line.c.active.is_(True)).values(inbound_recovery_pending_since=now)
+    )
+
+
+def end_recovery_hold(
+    connection: Connection, *, line_id: int, pending_since: datetime | None
+) -> None:
+    """The line's log was read back, by a read that began when its hold was
+    `pending_since`: its texts may be routed, unless a process started since (a newer hold
+    asks for a newer read)."""
+    if pending_since is None:
+        return
+    line = Line.__table__  # type: ignore[attr-defined]
+    connection.execute(
+        update(line)
+        .where(line.c.id == line_id, line.c.inbound_recovery_pending_since == pending_since)
+        .values(inbound_recovery_pending_since=None)
+    )
+
+
+def release_overdue_holds(*, session: Session, hold_cutoff: datetime) -> list[str]:
+    """Stop holding the lines held since before `hold_cutoff` (their log could not be read
+    back in time); their numbers."""
+    released = session.execute(
+        update(Line)
+        .where(col(Line.inbound_recovery_pending_since) <= hold_cutoff)
+        .values(inbound_recovery_pending_since=None)
+        .returning(col(Line.number))
+        .execution_options(synchronize_session=False)
+    )
+    return list(released.scalars())
+
+
+def _routable(hold_cutoff: datetime) -> ColumnElement[bool]:
+    """Staged texts the router may take: not parked after failing, and not to a line held
+    for recovery since `hold_cutoff` or later."""
+    held = (
+        select(Line.id)
+        .where(
+            col(Line.number) == InboundWebhook.to_number,
+            col(Line.inbound_recovery_pending_since) > hold_cutoff,
+        )
+        .exists()
+    )
+    # A member's text to a group text waits a moment after it came, so that one whose
+    # webhook came a little later with a lower Index goes first (in_group_text_order).
+    settling = col(InboundWebhook.conversation_sid).is_not(None) & (
+        col(InboundWebhook.received_at) > utcnow() - GROUP_TEXT_SETTLE
+    )
+    return (col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS) & ~held & ~settling
+
+
+def next_group_text_due(*, session: Session) -> datetime | None:
+    """When the first group text still settling may be routed, if one is."""
+    first = session.exec(
+        select(func.min(InboundWebhook.received_at)).where(
+            col(InboundWebhook.conversation_sid).is_not(None),
+            col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS,
+        )
+    ).first()
+    return None if first is None else first + GROUP_TEXT_SETTLE
 
 
 def take_routing_turn(session: Session) -> bool:
@@ -54,26 +185,41 @@ def take_routing_turn(session: Session) -> bool:
     return bool(session.execute(select(func.pg_try_advisory_xact_lock(_ROUTING_LOCK_KEY))).scalar())
 
 
-def any_staged(*, session: Session) -> bool:
-    """Whether a text waits for the router (those parked after failing do not)."""
-    waiting = session.exec(
-        select(InboundWebhook.id)
-        .where(col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS)
-        .limit(1)
-    ).first()
+def any_staged(*, session: Session, hold_cutoff: datetime) -> bool:
+    """Whether a text waits for the router (those parked after failing, or held for their
+    line's recovery since `hold_cutoff` or later, do not)."""
+    waiting = session.exec(select(InboundWebhook.id).where(_routable(hold_cutoff)).limit(1)).first()
     return waiting is not None
 
 
-def staged_texts(*, session: Session, limit: int) -> list[InboundWebhook]:
-    """The oldest staged texts still to route, in arrival order."""
-    return list(
+def staged_texts(*, session: Session, limit: int, hold_cutoff: datetime) -> list[InboundWebhook]:
+    """The oldest staged texts the router may take, in the order they reached Twilio (a
+    text recovered from its log goes before the newer ones the webhook brought first)."""
+    texts = list(
         session.exec(
             select(InboundWebhook)
-            .where(col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS)
-            .order_by(col(InboundWebhook.id))
+            .where(_routable(hold_cutoff))
+            .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
             .limit(limit)
         ).all()
     )
+    return in_group_text_order(texts)
+
+
+def in_group_text_order(texts: list[InboundWebhook]) -> list[InboundWebhook]:
+    """The texts in the same order, except that the texts of one group text take the places
+    they hold among themselves in the order of their Index (Twilio's order of the group's
+    messages), whichever webhook came first."""
+    places: dict[str, list[int]] = {}
+    for place, text in enumerate(texts):
+        if text.conversation_sid is not None and text.conversation_index is not None:
+            places.setdefault(text.conversation_sid, []).append(place)
+    ordered = list(texts)
+    for group_places in places.values():
+        by_index = sorted((texts[p] for p in group_places), key=lambda t: t.conversation_index or 0)
+        for place, text in zip(group_places, by_index, strict=True):
+            ordered[place] = text
+    return ordered
 
 
 def forget_staged(*, session: Session, staged_ids: list[int]) -> None:
@@ -84,6 +230,21 @@ def forget_staged(*, session: Session, staged_ids: list[int]) -> None:
             .where(col(InboundWebhook.id).in_(staged_ids))
             .execution_options(synchronize_session=False)
         )
+
+
+def refuse_staged(*, session: Session, text: InboundWebhook, reason: RefusalReason) -> None:
+    """Record a staged text as refused, once per MessageSid (Twilio may bring it again)."""
+    insert_ignoring_conflicts(
+        session,
+        InboundRefusal,
+        {
+            "message_sid": text.message_sid,
+            "reason": reason.value,
+            "to_number": text.to_number,
+            "from_number": text.from_number,
+            "received_at": text.received_at,
+        },
+    )
 
 
 def note_routing_failure(*, session: Session, staged_id: int, error: str) -> None:
@@ -103,13 +264,18 @@ def take_idempotency_key(*, session: Session, key: str) -> bool:
 
 def route_inbound(*, session: Session, line: Line, contact: Contact) -> tuple[Conversation, bool]:
     """The conversation an inbound text from `contact` to `line` belongs to: the open one on
-    the line that most recently texted them; else their direct conversation, reopened if
-    closed; else a new one. True if new."""
-    most_recent = session.exec(
-        _MOST_RECENTLY_TEXTED, params={"contact_id": contact.id, "line_id": line.id}
-    ).first()
-    if most_recent is not None:
-        return most_recent, False
+    the line that most recently texted them (a group text texts all its members at once);
+    else their direct conversation, reopened if closed; else a new one. True if new."""
+    params = {"contact_id": contact.id, "line_id": line.id}
+    found = session.exec(_MOST_RECENTLY_TEXTED, params=params).first()
+    if line.group_mms:
+        in_group = session.execute(_MOST_RECENT_GROUP_TEXT, params).first()
+        if in_group is not None and (
+            found is None or (in_group[1] or 0) > _last_delivery(session, found, contact)
+        ):
+            found = in_group[0]
+    if found is not None:
+        return found, False
     return open_or_reopen_conversation(session=session, line=line, contact=contact, user_id=None)
 
 
@@ -124,6 +290,56 @@ _MOST_RECENTLY_TEXTED = (
         Conversation.status == ConversationStatus.OPEN,
     )
     .order_by(col(Delivery.id).desc())
+    .limit(1)
+)
+
+
+# A group text's send is one delivery, kept in its first member's queue: its other members
+# are found through the group's participants.
+_MOST_RECENT_GROUP_TEXT = (
+    select(Conversation, func.max(Delivery.id))
+    .join(Delivery, col(Delivery.group_conversation_id) == Conversation.id)
+    .join(ConversationParticipant, col(ConversationParticipant.conversation_id) == Conversation.id)
+    .where(
+        ConversationParticipant.contact_id == bindparam("contact_id"),
+        Conversation.line_id == bindparam("line_id"),
+        Conversation.status == ConversationStatus.OPEN,
+    )
+    .group_by(col(Conversation.id))
+    .order_by(func.max(Delivery.id).desc())
+    .limit(1)
+)
+
+
+def _last_delivery(session: Session, conversation: Conversation, contact: Contact) -> int:
+    last = session.exec(
+        select(func.max(Delivery.id))
+        .join(Message, col(Message.id) == Delivery.message_id)
+        .where(Message.conversation_id == conversation.id, Delivery.contact_id == contact.id)
+    ).first()
+    return int(last or 0)
+
+
+def has_newer_message(*, session: Session, conversation: Conversation, than: datetime) -> bool:
+    """Whether the conversation has a text (either way) newer than `than`; notices do not
+    count."""
+    newest = conversation.last_message_at  # no message is newer than the last one stored
+    if newest is None or newest <= than:
+        return False
+    found = session.exec(
+        _NEWER_MESSAGE, params={"conversation_id": conversation.id, "than": than}
+    ).first()
+    return found is not None
+
+
+# Built once: every inbound text may run it.
+_NEWER_MESSAGE = (
+    select(Message.id)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.direction != MessageDirection.NOTICE,
+        func.coalesce(Message.sent_at, Message.created_at) > bindparam("than", type_=UTCDateTime()),
+    )
     .limit(1)
 )
 
@@ -151,16 +367,39 @@ def receive_text(
     media: list[dict[str, str]] | None = None,
     opt_out_type: str | None = None,
     cancel_scheduled_on_reply: bool = True,
+    sent_at: datetime | None = None,
+    group_text: Conversation | None = None,
 ) -> Received | None:
-    """Store an inbound text; None if this provider id was stored before.
+    """Store an inbound text, sent at `sent_at` (now if not given); None if this provider
+    id was stored before.
 
-    The key is taken first, so a repeated webhook has no side effect at all. STOP and its
-    synonyms opt the contact out of the line, START opts them back in.
+    The key is taken first, so a repeated webhook has no side effect at all. What the
+    customer controls (the text, its attachments, the sender as shown) is kept without
+    hidden characters. STOP and its synonyms opt the contact out of the line, START opts
+    them back in. A text that comes after newer messages of its conversation is marked
+    received late.
     """
-    if not take_idempotency_key(session=session, key=f"sms:{provider_sid}"):
+    if not take_idempotency_key(session=session, key=_SMS_KEY + provider_sid):
         return None
+    body = strip_hidden_characters(body)
+    from_phone = strip_hidden_characters(from_phone)
+    media = [{k: strip_hidden_characters(v) for k, v in item.items()} for item in media or []]
     contact, _ = get_or_create_contact(session=session, team_id=line.team_id, phone=from_phone)
-    conversation, created = route_inbound(session=session, line=line, contact=contact)
+    if group_text is not None:  # the Conversations webhook says which group text it is
+        conversation, created = group_text, False
+    else:
+        conversation, created = route_inbound(session=session, line=line, contact=contact)
+    sent_at = sent_at or utcnow()
+    if conversation.group_mms and find_same_group_text(
+        session=session,
+        line_id=line.id or 0,
+        contact_id=contact.id or 0,
+        body=body,
+        at=utcnow(),
+        key=_SMS_KEY + provider_sid,
+    ):
+        return None  # the same group text, brought by the other webhook first
+    late = has_newer_message(session=session, conversation=conversation, than=sent_at)
     message, _ = insert_message(
         session=session,
         conversation=conversation,
@@ -169,8 +408,10 @@ def receive_text(
             "origin": MessageOrigin.SMS,
             "body": body,
             "contact_id": contact.id,
-            "dedupe_key": f"sms:{provider_sid}",
+            "dedupe_key": _SMS_KEY + provider_sid,
             "media": media or None,
+            "sent_at": sent_at,
+            "received_late": late,
         },
     )
     keyword = classify_keyword(body, opt_out_type)
@@ -183,7 +424,7 @@ def receive_text(
         mark_for_mirror(conversation, parent=True)  # a group's parent shows who opted out
         session.add(conversation)
     relayed_to: list[Contact] = []
-    if conversation.kind == ConversationKind.GROUP and keyword is None:
+    if conversation.kind == ConversationKind.GROUP and not conversation.group_mms and not keyword:
         relayed_to = relay_to_group(
             session=session,
             conversation=conversation,

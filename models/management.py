@@ -6,12 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from models.access import check_principal, is_usergroup
-from models.lines import LineError, create_line
+from models.lines import (
+    LineError,
+    check_name_free,
+    clean_line_name,
+    configure_line,
+    create_line,
+    describe_line_settings,
+    group_mms_refusal,
+)
 from models.tables import AuditEntry, Line, LineAccess, SlackUser
 from models.types import insert_ignoring_conflicts, utcnow
 
@@ -100,6 +109,10 @@ def add_line(
     return line
 
 
+class GroupMmsRefused(LineError):
+    """The line cannot send group texts; str() says why."""
+
+
 @dataclass
 class LineChanges:
     """A line's settings as a manager submitted them; None leaves a setting alone."""
@@ -107,6 +120,7 @@ class LineChanges:
     name: str | None = None
     channel_id: str | None = None
     active: bool | None = None
+    group_mms: bool | None = None
     users: set[str] | None = None
     usergroups: set[str] | None = None
     managers: set[str] | None = None
@@ -125,9 +139,8 @@ def change_line(*, session: Session, line: Line, changes: LineChanges, actor: st
     Raises LineError for a bad name or channel before changing anything."""
     audit: list[tuple[str, str]] = []
     if changes.name is not None and changes.name.strip() != line.name:
-        name = " ".join(changes.name.split())
-        if not name:
-            raise LineError("A line needs a name.")
+        name = clean_line_name(changes.name)
+        check_name_free(session=session, team_id=line.team_id, name=name, line_id=line.id)
         audit.append(("line.rename", f"renamed {line.name} to {name}"))
         line.name = name
     if changes.channel_id and changes.channel_id != line.channel_id:
@@ -143,6 +156,13 @@ def change_line(*, session: Session, line: Line, changes: LineChanges, actor: st
             )
         )
         line.active = changes.active
+    if changes.group_mms is not None and changes.group_mms != line.group_mms:
+        refused = group_mms_refusal(line.number) if changes.group_mms else None
+        if refused:
+            raise GroupMmsRefused(refused)
+        line.group_mms = changes.group_mms
+        groups = "group texts" if changes.group_mms else "relayed"
+        audit.append(("line.configure", f"set {line.name}: reply-all groups {groups}"))
     session.add(line)
     current = _grants(session, line)
     wanted = dict(current)
@@ -216,6 +236,24 @@ def change_line(*, session: Session, line: Line, changes: LineChanges, actor: st
         )
     session.flush()
     return [detail for _, detail in audit]
+
+
+def reconfigure_line(*, session: Session, line: Line, actor: str, **settings: Any) -> list[str]:
+    """configure_line, recording what changed in the audit log; returns it in words."""
+    before = describe_line_settings(line)
+    configure_line(session=session, line=line, **settings)
+    after = describe_line_settings(line)
+    changed = [f"{label} {value}" for label, value in after.items() if before[label] != value]
+    if changed:
+        record_audit(
+            session=session,
+            team_id=line.team_id,
+            actor=actor,
+            action="line.configure",
+            detail=f"set {line.name}: {'; '.join(changed)}",
+            line_id=line.id,
+        )
+    return changed
 
 
 def audit_grants(

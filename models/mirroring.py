@@ -4,13 +4,48 @@ arrival order."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
-from models.tables import Conversation, Message
+from models.tables import Conversation, Line, Message
+
+# Slack errors a retry cannot get past (the same call gets the same answer). About the
+# payload: that one message is parked, once a plain fallback was refused too. About the
+# channel or the token: the conversation is parked until it has new work, and its
+# unposted messages wait for it (moved, unarchived or invited, the channel takes them).
+PAYLOAD_REFUSALS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_arguments",
+        "msg_too_long",
+        "msg_blocks_too_long",
+        "no_text",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+    }
+)
+CHANNEL_REFUSALS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "team_access_not_granted",
+    }
+)
 
 
 def _free(now: datetime):  # type: ignore[no-untyped-def]
@@ -63,6 +98,22 @@ def claim_conversation_for_mirror(
     if not result.rowcount:  # type: ignore[attr-defined]
         return None
     return MirrorClaim(seq=seq, taken_over=previous_lease is not None)
+
+
+def renew_mirror_leases(
+    *, session: Session, conversation_ids: Collection[int], until: datetime
+) -> None:
+    """A live worker keeps the conversations it is working on (a lease still held)."""
+    if conversation_ids:
+        session.execute(
+            update(Conversation)
+            .where(
+                col(Conversation.id).in_(conversation_ids),
+                col(Conversation.mirror_lease_until).is_not(None),
+            )
+            .values(mirror_lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def finish_mirror(*, session: Session, conversation_id: int, seq: int) -> bool:
@@ -124,3 +175,64 @@ def record_parent_mirrored(
         .values(parent_synced_rev=rev, slack_channel_id=channel_id, slack_thread_ts=thread_ts)
         .execution_options(synchronize_session=False)
     )
+
+
+def park_conversation_mirror(*, session: Session, conversation_id: int, error: str) -> None:
+    """Slack refuses the conversation's posts for good: record why. The mirror's work is
+    finished as usual, so it is tried again only when the conversation has new work."""
+    session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id)
+        .values(slack_error=error)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def clear_parked_conversation(*, session: Session, conversation_id: int) -> None:
+    session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.slack_error).is_not(None))
+        .values(slack_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def park_message(
+    *, session: Session, message_id: int, rev: int, error: str, slack_ts: str | None
+) -> None:
+    """Slack refuses this message even in plain text: record why, and move on to the next.
+    `slack_ts`: where it was posted, when it was and only an update of it was refused."""
+    session.execute(
+        update(Message)
+        .where(col(Message.id) == message_id, col(Message.slack_synced_rev) < rev)
+        .values(slack_synced_rev=rev, slack_error=error, slack_ts=slack_ts)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@dataclass(frozen=True)
+class ParkedPosts:
+    """What Slack refused for good, by error."""
+
+    conversations: int
+    messages: int
+    error: str
+    channel_id: str | None  # the channel, for conversations parked for their channel
+
+
+def find_parked_posts(*, session: Session) -> list[ParkedPosts]:
+    channel = func.coalesce(Conversation.slack_channel_id, Line.channel_id)
+    conversations = session.exec(
+        select(Conversation.slack_error, channel, func.count())
+        .join(Line, col(Line.id) == Conversation.line_id)
+        .where(col(Conversation.slack_error).is_not(None))
+        .group_by(Conversation.slack_error, channel)
+    ).all()
+    messages = session.exec(
+        select(Message.slack_error, func.count())
+        .where(col(Message.slack_error).is_not(None))
+        .group_by(Message.slack_error)
+    ).all()
+    parked = [ParkedPosts(int(n), 0, str(e), str(c)) for e, c, n in conversations]
+    parked += [ParkedPosts(0, int(n), str(e), None) for e, n in messages]
+    return sorted(parked, key=lambda p: (p.error, p.channel_id or ""))

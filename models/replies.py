@@ -3,6 +3,7 @@ deleting cancels and editing changes them), or kept as internal notes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 
@@ -14,10 +15,13 @@ from models.conversations import (
     check_message_body,
     find_message_by_key,
     insert_message,
+    mark_for_mirror,
     reopen_conversation,
     send_text,
 )
+from models.deliveries import checked_move
 from models.groups import conversation_contacts
+from models.outbound_media import OutboundFile, find_message_media
 from models.tables import (
     Contact,
     Conversation,
@@ -38,6 +42,7 @@ class PendingChange(StrEnum):
     DONE = "done"
     TOO_LATE = "too_late"  # already handed to the provider
     UNKNOWN = "unknown"  # not a reply we sent (or a note)
+    NOT_AUTHOR = "not_author"  # the change does not come from the reply's author
 
 
 def thread_key(channel_id: str, ts: str) -> str:
@@ -94,9 +99,12 @@ def record_thread_reply(
     user_id: str,
     channel_id: str,
     ts: str,
+    hold_seconds: float = 0,
+    media: Sequence[OutboundFile] = (),
 ) -> Message:
-    """Queue a thread reply to the conversation's recipients after the line's reply delay,
-    reopening a closed conversation. Raises InvalidMessageBody or RecipientOptedOut."""
+    """Queue a thread reply (and the pictures in `media`) to the conversation's recipients
+    after the line's reply delay (or `hold_seconds`, if longer), reopening a closed
+    conversation. Raises InvalidMessageBody or RecipientOptedOut."""
     reopen_conversation(session=session, conversation=conversation)
     message, _ = send_text(
         session=session,
@@ -108,8 +116,9 @@ def record_thread_reply(
         dedupe_key=thread_key(channel_id, ts),
         origin=MessageOrigin.SLACK,
         slack_ts=ts,
-        send_at=utcnow() + timedelta(seconds=line.reply_delay_seconds),
+        send_at=utcnow() + timedelta(seconds=max(line.reply_delay_seconds, hold_seconds)),
         skip_opted_out=conversation.kind == ConversationKind.GROUP,
+        media=media,
     )
     return message
 
@@ -135,14 +144,34 @@ def _pending_reply(session: Session, channel_id: str, ts: str) -> Message | None
     return message
 
 
-def edit_pending_reply(*, session: Session, channel_id: str, ts: str, text: str) -> PendingChange:
-    """The reply was edited in Slack: send the new text, if it has not left yet."""
+def edit_pending_reply(
+    *,
+    session: Session,
+    channel_id: str,
+    ts: str,
+    text: str,
+    user_id: str,
+    note_markers: tuple[str, ...] = DEFAULT_NOTE_MARKERS,
+    expected_body: str | None = None,
+) -> PendingChange:
+    """The reply was edited in Slack by `user_id`: send the new text if it has not left yet,
+    or, edited into a note, send nothing and keep it as a note. With `expected_body`, only
+    a reply that still says that is changed (a later edit wins): UNKNOWN otherwise."""
     message = _pending_reply(session, channel_id, ts)
     if message is None:
         return PendingChange.UNKNOWN
-    new_text = check_message_body(text)
+    if message.author_user_id != user_id:
+        return PendingChange.NOT_AUTHOR
+    if is_note(text, note_markers):
+        return _turn_into_note(session, message, text)
+    has_media = bool(find_message_media(session=session, message_id=message.id or 0))
+    new_text = check_message_body(text, allow_empty=has_media)
     if not _hold_pending_deliveries(session, message):
         return PendingChange.TOO_LATE
+    if expected_body is not None:
+        session.refresh(message)  # as it is now that its deliveries are held
+        if message.body != expected_body:
+            return PendingChange.UNKNOWN
     message.body = new_text
     session.add(message)
     conversation = session.get_one(Conversation, message.conversation_id)
@@ -161,20 +190,41 @@ def edit_pending_reply(*, session: Session, channel_id: str, ts: str, text: str)
     return PendingChange.DONE
 
 
-def cancel_pending_reply(*, session: Session, channel_id: str, ts: str) -> PendingChange:
-    """The reply was deleted in Slack: cancel what has not left yet."""
-    message = _pending_reply(session, channel_id, ts)
-    if message is None:
-        return PendingChange.UNKNOWN
+def _turn_into_note(session: Session, message: Message, text: str) -> PendingChange:
+    if not _cancel_pending_deliveries(session, message):
+        return PendingChange.TOO_LATE
+    message.direction = MessageDirection.NOTE
+    message.body = text
+    message.slack_rev = Message.slack_rev + 1  # type: ignore[assignment]
+    session.add(message)
+    conversation = session.get_one(Conversation, message.conversation_id)
+    mark_for_mirror(conversation)  # the reply is marked as a note in Slack
+    session.add(conversation)
+    session.flush()
+    return PendingChange.DONE
+
+
+def _cancel_pending_deliveries(session: Session, message: Message) -> int:
     result = session.execute(
         update(Delivery)
         .where(
             col(Delivery.message_id) == message.id, col(Delivery.status) == DeliveryStatus.PENDING
         )
-        .values(status=DeliveryStatus.CANCELED, updated_at=utcnow())
+        .values(
+            status=checked_move(DeliveryStatus.PENDING, DeliveryStatus.CANCELED),
+            updated_at=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def cancel_pending_reply(*, session: Session, channel_id: str, ts: str) -> PendingChange:
+    """The reply was deleted in Slack: cancel what has not left yet."""
+    message = _pending_reply(session, channel_id, ts)
+    if message is None:
+        return PendingChange.UNKNOWN
+    if not _cancel_pending_deliveries(session, message):
         return PendingChange.TOO_LATE
     # The Slack message is gone, so there is nothing to mark.
     message.slack_synced_rev = message.slack_rev

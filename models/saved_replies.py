@@ -8,6 +8,9 @@ from models.conversations import check_message_body
 from models.merge_fields import DEFAULT_FALLBACK
 from models.tables import Line, SavedReply
 
+# A saved reply is picked by "Line: name" in a menu whose options hold 75 characters.
+MAX_SAVED_REPLY_NAME_LENGTH = 30
+
 
 class SavedReplyError(ValueError):
     """The saved reply cannot be stored as given; str() says why."""
@@ -31,6 +34,11 @@ def add_saved_reply(
     name = " ".join(name.split())
     if not name:
         raise SavedReplyError("A saved reply needs a name.")
+    if len(name) > MAX_SAVED_REPLY_NAME_LENGTH:
+        raise SavedReplyError(
+            f"A saved reply's name can be at most {MAX_SAVED_REPLY_NAME_LENGTH} characters "
+            f"(this one has {len(name)})."
+        )
     try:
         text = check_message_body(body)
     except ValueError as exc:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from models.deliveries import touch_mirror
+from models.deliveries import move_delivery, touch_mirror
 from models.tables import Contact, Conversation, Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
 
@@ -32,8 +32,7 @@ def check_send_time(when: datetime, *, now: datetime | None = None) -> datetime:
 
 def _cancel_pending(session: Session, deliveries: list[Delivery]) -> int:
     for delivery in deliveries:
-        delivery.status = DeliveryStatus.CANCELED
-        delivery.updated_at = utcnow()
+        move_delivery(delivery, DeliveryStatus.CANCELED)
         session.add(delivery)
         touch_mirror(session, delivery)
     session.flush()

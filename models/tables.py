@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from models.types import SearchTerm, UTCDateTime, utcnow
@@ -64,6 +73,10 @@ class DeliveryStatus(StrEnum):
 
 
 class Line(SQLModel, table=True):
+    # Quick send and people pick a line by its name (compared ignoring case, which
+    # models.lines checks): one name, one line, in each workspace.
+    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_line_team_name"),)
+
     id: int | None = Field(default=None, primary_key=True)
     team_id: str = Field(index=True)
     number: str = Field(unique=True)
@@ -85,7 +98,18 @@ class Line(SQLModel, table=True):
     time_zone: str = "America/New_York"
     # Added to the first text a contact receives from this line, e.g. "Reply STOP to opt out".
     opt_out_footer: str | None = None
+    # Reply-all groups as one group text (group MMS through Twilio Conversations) instead of
+    # relayed one to one: only a +1 long code can (models.lines.group_mms_refusal).
+    group_mms: bool = False
     next_send_at: datetime | None = _timestamp(nullable=True)
+    # Twilio's log of texts to the line has been checked against the stored texts up to
+    # here: the next check reads the log back to this point and no further.
+    inbound_checked_until: datetime | None = _timestamp(nullable=True)
+    # Set when a process starts (the webhook may have missed texts while none ran): the
+    # line's staged texts are not routed until Twilio's log has been read back, so the texts
+    # it recovers go first. Cleared by that read, or given up INBOUND_RECOVERY_WAIT_SECONDS
+    # after this time.
+    inbound_recovery_pending_since: datetime | None = _timestamp(nullable=True)
     created_at: datetime = _timestamp()
 
 
@@ -122,6 +146,16 @@ class UsergroupSync(SQLModel, table=True):
     synced_at: datetime = _timestamp()
 
 
+class Usergroup(SQLModel, table=True):
+    """A Slack user group of the workspace, as last listed by Slack (usergroups.list): its
+    handle answers the line settings' search without a Slack call."""
+
+    team_id: str = Field(primary_key=True)
+    usergroup_id: str = Field(primary_key=True)
+    handle: str
+    listed_at: datetime = _timestamp()
+
+
 class Contact(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("team_id", "phone"),)
 
@@ -136,13 +170,14 @@ class ContactSearchTerm(SQLModel, table=True):
     """Lower-case name words and number digits of a contact, for prefix suggestions."""
 
     __tablename__ = "contact_search_term"
+    # A contact's terms in order: checks a further word of a query per contact, and reads
+    # the terms of the few contacts a "lines" directory shows, from the index alone.
+    __table_args__ = (Index("ix_contact_search_term_contact_term", "contact_id", "term"),)
 
     team_id: str = Field(primary_key=True)
     term: str = Field(primary_key=True, sa_type=SearchTerm)
     contact_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True
-        )
+        sa_column=Column(Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
     )
 
 
@@ -171,6 +206,10 @@ class Conversation(SQLModel, table=True):
     # The parent message in the line's channel; the thread of every message.
     slack_channel_id: str | None = None
     slack_thread_ts: str | None = Field(default=None)
+    # A group texted as one group MMS (its line had group_mms when it started): Twilio's
+    # conversation (CH...), once created. Membership is fixed once started.
+    group_mms: bool = False
+    provider_conversation_sid: str | None = Field(default=None, unique=True)
     # Mirror bookkeeping: a revision is bumped whenever what Slack shows must change, and
     # the mirror records which revision it last rendered.
     parent_rev: int = 1
@@ -179,6 +218,9 @@ class Conversation(SQLModel, table=True):
     mirror_seq: int = 1
     mirror_lease_until: datetime | None = _timestamp(nullable=True)
     mirror_not_before: datetime | None = _timestamp(nullable=True)
+    # Slack's error when it refused the conversation's posts for good (an archived channel,
+    # one the bot may not join): parked, tried again only when there is new work.
+    slack_error: str | None = None
 
 
 class Message(SQLModel, table=True):
@@ -195,6 +237,11 @@ class Message(SQLModel, table=True):
     # a provider MessageSid. A retry finds the key taken and creates nothing.
     dedupe_key: str | None = Field(default=None, unique=True)
     created_at: datetime = _timestamp()
+    # Inbound: when the text reached Twilio (its log's time for a recovered text, the
+    # webhook's arrival otherwise); received_late: the conversation already had a newer
+    # message when it came, so its thread shows it after them, saying when it was sent.
+    sent_at: datetime | None = _timestamp(nullable=True)
+    received_late: bool = False
 
     origin: MessageOrigin = Field(default=MessageOrigin.APP, sa_type=String(16))
     # "Send later": when its deliveries are due (they wait in the outbox until then).
@@ -207,18 +254,28 @@ class Message(SQLModel, table=True):
     slack_synced_rev: int = 0
     # For messages typed in Slack: the state the reaction on it shows ("sent", "failed", ...).
     slack_mark: str | None = None
+    # Slack's error when it refused this message even in plain text: parked, not retried.
+    slack_error: str | None = None
 
 
 class Delivery(SQLModel, table=True):
     """One SMS to one phone for an outbound message: the outbox row."""
 
-    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+        # A phone's texts from a line leave one at a time, in order: the claim looks here
+        # for an earlier one still unresolved.
+        Index("ix_delivery_phone_queue", "line_id", "contact_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = _foreign_key("message.id")
     line_id: int = _foreign_key("line.id")
     contact_id: int = _foreign_key("contact.id")
     to_phone: str
+    # A text to a group text (group MMS): one send to the whole group's Twilio conversation,
+    # kept in the queue of its first member (contact_id). None: an SMS to to_phone.
+    group_conversation_id: int | None = _foreign_key("conversation.id", nullable=True)
     body: str  # exactly what this phone is sent (the message, plus a footer or merge fields)
     status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
     provider_sid: str | None = Field(default=None, unique=True)
@@ -227,8 +284,35 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = _timestamp()
     claimed_at: datetime | None = _timestamp(nullable=True)
+    # While sending: the claiming process renews this while its send is in hand; once it
+    # has passed (the process died, or the send timed out), reconcile asks Twilio.
+    lease_until: datetime | None = _timestamp(nullable=True)
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+
+
+class OutboundMedia(SQLModel, table=True):
+    """A picture sent with an outbound message (MMS): the Slack file it came from, its bytes
+    once fetched, and the unguessable token of the URL Twilio fetches it from. Kept with
+    the message, so a send retried or settled after a crash sends the same URL; the URL
+    answers until `expires_at` (each send pushes it on)."""
+
+    __tablename__ = "outbound_media"
+    __table_args__ = (Index("ix_outbound_media_message", "message_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = _foreign_key("message.id", index=False)
+    position: int = 0
+    token: str = Field(unique=True)
+    slack_file_id: str
+    name: str = ""
+    source_url: str | None = None  # Slack's url_private_download, when the event had it
+    content_type: str = ""
+    size: int = 0
+    content: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    fetched_at: datetime | None = _timestamp(nullable=True)
+    expires_at: datetime | None = _timestamp(nullable=True, index=True)
+    created_at: datetime = _timestamp()
 
 
 class OptOut(SQLModel, table=True):
@@ -257,11 +341,13 @@ class IdempotencyKey(SQLModel, table=True):
 
 
 class InboundWebhook(SQLModel, table=True):
-    """A customer's text as Twilio's webhook brought it, stored before the webhook is
-    answered and routed into its conversation by the inbound router soon after, in arrival
-    (id) order. Deleted in the transaction that routes it."""
+    """A customer's text as Twilio's webhook brought it (or as recovery read it from
+    Twilio's log), stored before the webhook is answered and routed into its conversation by
+    the inbound router soon after, in the order the texts reached Twilio (received_at, then
+    id). Deleted in the transaction that routes it."""
 
     __tablename__ = "inbound_webhook"
+    __table_args__ = (Index("ix_inbound_webhook_arrival", "received_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     message_sid: str = Field(unique=True)
@@ -271,9 +357,31 @@ class InboundWebhook(SQLModel, table=True):
     media: list[dict[str, str]] | None = Field(default=None, sa_type=JSON)
     messaging_service_sid: str | None = None
     opt_out_type: str | None = None
+    # A member's text to a group text, as the Conversations webhook brought it: Twilio's
+    # conversation (its line and group) and the message's Index in it (their order).
+    conversation_sid: str | None = None
+    conversation_index: int | None = None
+    # When the text reached Twilio: the webhook's arrival; or, for a text read back from
+    # Twilio's log (`logged_to_the_second`), the last instant of the second the log gives
+    # (it may have come after any text the webhook brought within that second).
     received_at: datetime = _timestamp()
+    logged_to_the_second: bool = False
     attempts: int = 0  # failed routing attempts; see models.inbound.MAX_ROUTING_ATTEMPTS
     last_error: str | None = None
+
+
+class InboundRefusal(SQLModel, table=True):
+    """An inbound text the router could not take (see models.inbound.RefusalReason), kept
+    by its MessageSid (find it in Twilio's log) and counted in /metrics."""
+
+    __tablename__ = "inbound_refusal"
+
+    message_sid: str = Field(primary_key=True)
+    reason: str
+    to_number: str
+    from_number: str
+    received_at: datetime = _timestamp()
+    refused_at: datetime = _timestamp()
 
 
 class EarlyStatus(SQLModel, table=True):

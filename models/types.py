@@ -60,6 +60,8 @@ def insert_ignoring_conflicts(
     Inserting the unique key first, before any side effect, is how concurrent retries are
     told apart: exactly one of them inserts.
     """
+    if not values:  # .values([]) would insert one row of defaults
+        return 0
     insert = dialect_insert(session.get_bind().dialect.name)
     sa_table = table.__table__  # type: ignore[attr-defined]
     statement = (

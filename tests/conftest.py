@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -94,6 +96,10 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake.url = server.url
     yield fake
     server.stop()
+    # Slack refusing a payload is a bug even when the test's own checks pass; a test that
+    # provokes a refusal takes it (fake.take_refusals()).
+    refused = fake.take_refusals()
+    assert not refused, f"Slack refused what the bot sent: {refused}"
 
 
 @pytest.fixture
@@ -128,37 +134,68 @@ class Bot:
 
 
 def make_settings(
-    database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio, public_url: str
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_twilio: FakeTwilio,
+    public_url: str,
+    **overrides: Any,
 ) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_api_url=fake_twilio.url,
-        public_url=public_url,
-        database_url=database_url,
-        dispatcher_poll_seconds=0.2,
-        slack_post_interval_seconds=0,
+    values: dict[str, Any] = {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake_slack.api_url,
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "twilio_api_url": fake_twilio.url,
+        "public_url": public_url,
+        "database_url": database_url,
+        "dispatcher_poll_seconds": 0.2,
+        "slack_post_interval_seconds": 0,
+    }
+    return Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
+
+
+@contextmanager
+def running_bot(
+    database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio, **settings: Any
+) -> Iterator[Bot]:
+    """The real ASGI app on a loopback port, its workers running, talking to the fakes;
+    `settings` override the test settings."""
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    runtime = Runtime(
+        make_settings(
+            database_url, fake_slack, fake_twilio, f"http://127.0.0.1:{port}", **settings
+        ),
+        port=port,
     )
+    server = BackgroundServer(create_asgi_app(runtime), sock).start()
+    try:
+        yield Bot(
+            server.url,
+            runtime,
+            SlackDriver(server.url, fake_slack),
+            fake_slack,
+            fake_twilio,
+            TwilioDriver(server.url),
+        )
+    finally:
+        server.stop()
 
 
 @pytest.fixture
-def bot(database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio) -> Iterator[Bot]:
+def settings_overrides() -> dict[str, object]:
+    """Settings the bot fixture runs with besides the test defaults; override to change."""
+    return {}
+
+
+@pytest.fixture
+def bot(
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_twilio: FakeTwilio,
+    settings_overrides: dict[str, object],
+) -> Iterator[Bot]:
     """The real ASGI app on a loopback port, its workers running, talking to the fakes."""
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    settings = make_settings(database_url, fake_slack, fake_twilio, f"http://127.0.0.1:{port}")
-    runtime = Runtime(settings, port=port)
-    server = BackgroundServer(create_asgi_app(runtime), sock).start()
-    yield Bot(
-        server.url,
-        runtime,
-        SlackDriver(server.url, fake_slack),
-        fake_slack,
-        fake_twilio,
-        TwilioDriver(server.url),
-    )
-    server.stop()
+    with running_bot(database_url, fake_slack, fake_twilio, **settings_overrides) as bot:
+        yield bot

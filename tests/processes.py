@@ -40,6 +40,7 @@ class BotProcess:
         fake_twilio: FakeTwilio | None,
         *,
         crash_at: str | None = None,
+        start_timeout: float = 30,
         **settings: str,
     ):
         sock = bind_loopback()
@@ -73,7 +74,7 @@ class BotProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self._healthy, timeout=30, what=f"the bot on {self.port} to serve")
+        wait_until(self._healthy, timeout=start_timeout, what=f"the bot on {self.port} to serve")
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:

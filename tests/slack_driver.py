@@ -5,7 +5,6 @@ The payload builders are plain functions so that benchmarks can build the same r
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Callable
@@ -16,14 +15,19 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from handlers import ids
-from tests.fakes.slack import TEAM_ID, FakeSlack
+from tests.fakes.slack import (
+    TEAM_ID,
+    FakeSlack,
+    issue_trigger_id,
+    rich_text_block,
+    slack_escape,
+)
 
 SIGNING_SECRET = "test-signing-secret"
 APP_ID = "A0TEXTBOT"
 FORM = "application/x-www-form-urlencoded"
 
 T = TypeVar("T")
-_triggers = itertools.count(1)
 
 
 def wait_until(check: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
@@ -39,7 +43,23 @@ def wait_until(check: Callable[[], T], *, timeout: float = 10.0, what: str = "co
 
 
 def trigger_id() -> str:
-    return f"{next(_triggers)}.1234.trigger"
+    """A trigger as Slack issues it with a request: it opens a view for 3 seconds."""
+    return issue_trigger_id()
+
+
+def shown_modal(fake: FakeSlack, *, before: int = 0, timeout: float = 10.0) -> dict[str, Any]:
+    """The modal the bot opened with the first views.open after the `before` first ones, as
+    the person sees it: once its loading view (if any) was replaced."""
+    opened = wait_until(lambda: fake.calls_to("views.open")[before:], what="views.open")[0]
+    answer = wait_until(lambda: opened.answer, what="views.open answered")
+    assert answer["ok"], f"views.open failed: {answer}"
+    view_id = answer["view"]["id"]
+
+    def shown() -> dict[str, Any] | None:
+        view = fake.views.get(view_id)
+        return view if view and view.get("callback_id") != ids.LOADING_VIEW else None
+
+    return wait_until(shown, timeout=timeout, what="the modal's content")
 
 
 def slash_command_body(text: str, *, user: str, channel: str, response_url: str) -> str:
@@ -96,10 +116,16 @@ def submission_payload(
     message: str | None,
     view_id: str | None = None,
     quiet_ok: bool = True,
+    files: list[dict[str, Any]] | None = None,
+    kind: str | None = None,
+    recipients: list[str] | None = None,
+    send_at: int | None = None,
 ) -> dict[str, Any]:
     """A view_submission of the new-conversation modal with these values (as a crafted
     client could send them). Quiet hours are waived unless a test asks (quiet_ok=False),
-    so that tests pass at any hour; their own test sets the clock."""
+    so that tests pass at any hour; their own test sets the clock. `files`: the pictures
+    attached (file objects, as FakeSlack.add_file gives them). `kind` (multi, group) with
+    its `recipients` (option values); `send_at`: a Unix time to send at."""
     values = {
         ids.LINE_BLOCK: {
             ids.LINE_ACTION: {"type": "static_select", "selected_option": _selected(line_id)}
@@ -118,6 +144,21 @@ def submission_payload(
             }
         },
     }
+    if files is not None:
+        values[ids.PICTURES_BLOCK] = {ids.PICTURES_ACTION: {"type": "file_input", "files": files}}
+    if recipients is not None:
+        values[ids.RECIPIENTS_BLOCK] = {
+            ids.RECIPIENTS_ACTION: {
+                "type": "multi_external_select",
+                "selected_options": [o for v in recipients if (o := _selected(v))],
+            }
+        }
+    if send_at is not None:
+        values[ids.SEND_AT_BLOCK] = {
+            ids.SEND_AT_ACTION: {"type": "datetimepicker", "selected_date_time": send_at}
+        }
+    if kind is not None:
+        view = {**view, "private_metadata": json.dumps({"kind": kind})}
     trigger = trigger_id()
     return {
         "type": "view_submission",
@@ -195,12 +236,11 @@ class SlackDriver:
         )
 
     def open_modal(self, *, user: str) -> dict[str, Any]:
-        """/text, then the modal the bot opened with views.open."""
+        """/text, then the modal the bot opened with views.open (as it shows once loaded)."""
         before = len(self.fake.calls_to("views.open"))
         response = self.slash("", user=user)
         assert response.status_code == 200, response.text
-        calls = wait_until(lambda: self.fake.calls_to("views.open")[before:], what="views.open")
-        return calls[0].params["view"]
+        return shown_modal(self.fake, before=before)
 
     def interact(self, payload: dict[str, Any]) -> httpx.Response:
         return self.post(interaction_body(payload))
@@ -252,16 +292,24 @@ def message_event(
     ts: str,
     thread_ts: str | None,
     subtype: str | None = None,
+    markup: str | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
+    """A message event as Slack sends it for what a person typed (`text`): its `text`
+    escaped, with the composer's rich_text block. What escaping alone does not give (links,
+    mentions, emoji, marks) is Slack's `markup` for the text field, with the `blocks` Slack
+    sends beside it (the rich_text block's elements; `blocks=[]` for a message without)."""
     event: dict[str, Any] = {
         "type": "message",
         "channel": channel,
         "user": user,
-        "text": text,
+        "text": slack_escape(text) if markup is None else markup,
+        "blocks": [rich_text_block(text)] if text else [],
         "ts": ts,
         "event_ts": ts,
         "channel_type": "channel",
+        "team": TEAM_ID,
+        "client_msg_id": f"{ts}-client",
         **fields,
     }
     if thread_ts:
@@ -269,6 +317,54 @@ def message_event(
     if subtype:
         event["subtype"] = subtype
     return event
+
+
+def file_share_event(
+    *,
+    channel: str,
+    user: str,
+    text: str,
+    ts: str,
+    thread_ts: str | None,
+    files: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A person shares files (from FakeSlack.add_file) with an optional comment, `text`, in
+    a channel or thread: Slack's message event of subtype file_share."""
+    return message_event(
+        channel=channel,
+        user=user,
+        text=text,
+        ts=ts,
+        thread_ts=thread_ts,
+        subtype="file_share",
+        upload=False,
+        display_as_bot=False,
+        files=files,
+    )
+
+
+def unfurl_edit_event(original: dict[str, Any], *, url: str) -> dict[str, Any]:
+    """The message_changed Slack sends when it unfurls a link in a message: the text is the
+    same, an attachment with the preview is added (no `edited` mark: nobody edited it)."""
+    message = {
+        key: original[key]
+        for key in ("type", "user", "text", "blocks", "ts", "thread_ts", "team", "client_msg_id")
+        if key in original
+    }
+    message["attachments"] = [
+        {"from_url": url, "original_url": url, "title": "Preview", "fallback": "Preview", "id": 1}
+    ]
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": original["channel"],
+        "ts": f"{float(original['ts']) + 0.5:.6f}",
+        "event_ts": f"{float(original['ts']) + 0.5:.6f}",
+        "channel_type": "channel",
+        "message": message,
+        "previous_message": {k: v for k, v in message.items() if k != "attachments"},
+    }
 
 
 def event_body(event: dict[str, Any], *, event_id: str | None = None) -> str:

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot.dev_phone.guard import LoopbackOnly
+from bot.sms_group_texts import GroupConversation, GroupMessage
 from bot.sms_simulator import SimulatedCarrier, SimulatedMessage
 from models.error_codes import describe_error
 from models.phone import InvalidPhoneNumber, format_phone, parse_phone, try_parse_phone
@@ -101,11 +102,19 @@ class DevPhone:
         if not after.isdigit():
             return JSONResponse({"error": "after must be a revision number"}, status_code=400)
         changed, cursor = self.carrier.changes_since(int(after))
+        # Group texts changed up to the cursor: one changed after it is in the next look.
+        group_messages = self.carrier.group_texts.changes_since(int(after))
         everything, _ = self.carrier.changes_since(0)
+        group_json = [
+            item
+            for conversation, message in group_messages
+            if message.revision <= cursor
+            for item in self._group_message_json(conversation, message)
+        ]
         return JSONResponse(
             {
                 "cursor": cursor,
-                "messages": [self._message_json(m) for m in changed],
+                "messages": [self._message_json(m) for m in changed] + group_json,
                 "handsets": self._handsets(everything),
             }
         )
@@ -123,6 +132,8 @@ class DevPhone:
             payload = None
         if not isinstance(payload, dict):
             return JSONResponse({"error": "send a JSON object"}, status_code=400)
+        if payload.get("group"):
+            return await self._send_to_group(payload)
         lines = await run_in_threadpool(self.lines)
         try:
             sender, to, body = self._check_text(payload, lines)
@@ -130,6 +141,63 @@ class DevPhone:
             return JSONResponse({"error": str(exc)}, status_code=400)
         message = await run_in_threadpool(self.carrier.text_in, sender=sender, to=to, body=body)
         return JSONResponse({"message": self._message_json(message)}, status_code=201)
+
+    async def _send_to_group(self, payload: dict[str, Any]) -> Response:
+        """A member's phone texts a group text it is in: the carrier adds it to the group and
+        posts it, signed, to the bot's /twilio/conversations."""
+        sender = try_parse_phone(str(payload.get("from") or ""), region=self.default_region)
+        group = str(payload.get("group") or "")
+        body = str(payload.get("body") or "")
+        conversation = self.carrier.group_texts.conversations.get(group)
+        if conversation is None or sender not in conversation.addresses:
+            return JSONResponse({"error": "This phone is not in that group."}, status_code=400)
+        if not body.strip():
+            return JSONResponse({"error": "Write a message first."}, status_code=400)
+        if len(body) > MAX_BODY:
+            return JSONResponse(
+                {"error": f"A text can be at most {MAX_BODY} characters."}, status_code=400
+            )
+        message = await run_in_threadpool(
+            self.carrier.group_texts.text_in, group, author=sender, body=body
+        )
+        mine = [m for m in self._group_message_json(conversation, message) if m["from_handset"]]
+        return JSONResponse({"message": mine[0]}, status_code=201)
+
+    def _group_message_json(
+        self, conversation: GroupConversation, message: GroupMessage
+    ) -> list[dict[str, Any]]:
+        """A group text's message as each member's phone shows it (one per member it
+        reached, and its author's)."""
+        members = [format_phone(a) for a in conversation.addresses]
+        group = {
+            "sid": conversation.sid,
+            "line": conversation.projected_address,
+            "members": conversation.addresses,
+            "label": "Group: " + ", ".join(members),
+        }
+        problem = message.webhook_problem
+        return [
+            {
+                "sid": f"{message.sid}:{phone}",
+                "revision": message.revision,
+                "handset": phone,
+                "line": conversation.projected_address,
+                "from_handset": message.author == phone,
+                "author": message.author,
+                "author_label": format_phone(message.author),
+                "body": message.body,
+                "media": [],
+                "status": "delivered" if message.author != phone else "received",
+                "error_code": None,
+                "error": None,
+                "webhook_status": message.webhook_status,
+                "webhook_problem": problem,
+                "at": message.date_created.isoformat(),
+                "group": group,
+            }
+            for phone in conversation.addresses
+            if phone == message.author or phone in message.delivered_to
+        ]
 
     def _check_text(
         self, payload: dict[str, Any], lines: list[DevPhoneLine]
@@ -187,6 +255,7 @@ class DevPhone:
             "line": message.line,
             "from_handset": message.inbound,
             "body": message.body,
+            "media": list(message.media_urls),
             "status": message.status,
             "error_code": code,
             "error": describe_error(code) if code else None,

@@ -1,6 +1,7 @@
 """Alembic environment: the URL comes from the config `textbot db upgrade` builds."""
 
 from alembic import context
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -16,12 +17,21 @@ def _database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or load_settings().database_url
 
 
+def _numbered(context, revision, directives) -> None:  # type: ignore[no-untyped-def]
+    """A new migration takes the next number (0018 after 0017), as the repository's do."""
+    heads = ScriptDirectory.from_config(config).get_heads()
+    number = max((int(head) for head in heads if head.isdigit()), default=0) + 1
+    for script in directives:
+        script.rev_id = f"{number:04d}"
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=_database_url(),
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        process_revision_directives=_numbered,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -43,6 +53,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        process_revision_directives=_numbered,
     )
     with context.begin_transaction():
         context.run_migrations()

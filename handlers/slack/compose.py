@@ -2,46 +2,59 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from slack_sdk import WebClient
 
 from handlers import ids, texts
-from handlers.blocks import build_new_conversation_modal, build_no_lines_modal
 from handlers.deps import HandlerDeps
-from handlers.slack.access import refresh_stale_usergroups
-from models.access import find_usable_lines
+from handlers.slack.access import has_stale_usergroups
+from handlers.slack.guard import Access
+from handlers.slack.modal import Modal
+from handlers.views.modal import build_new_conversation_modal, build_no_lines_modal
 from models.saved_replies import list_saved_replies
+from models.slack_text import phone_text
 from models.tables import Line
-
-
-def usable_lines(deps: HandlerDeps, client: WebClient, *, team_id: str, user_id: str) -> list[Line]:
-    """The user's lines, with group membership refreshed first if stale (after an ack)."""
-    refresh_stale_usergroups(deps=deps, client=client, team_id=team_id)
-    with deps.read_session() as session:
-        return find_usable_lines(session=session, team_id=team_id, user_id=user_id)
 
 
 def open_compose_modal(
     deps: HandlerDeps,
     client: WebClient,
+    access: Access,
     *,
-    team_id: str,
-    user_id: str,
     trigger_id: str,
     kind: str = ids.KIND_CONVERSATION,
-    message: str | None = None,
+    shared_message: Mapping[str, Any] | None = None,
     channel_id: str | None = None,
 ) -> list[Line]:
-    """Open the form (or, for someone with no line, a modal that says why); returns the
-    user's lines."""
-    lines = usable_lines(deps, client, team_id=team_id, user_id=user_id)
+    """Open the form (or, for someone with no line, a modal that says why), prefilled with
+    a shared message as a phone shows it; returns the user's lines.
+
+    views.open comes first: when group membership is stale or the shared message mentions
+    names not known yet, a loading view opens, Slack is asked, and the form replaces it.
+    """
+    modal = Modal(client, trigger_id)
+    shared = phone_text(shared_message, deps.slack_names.known) if shared_message else None
+    if has_stale_usergroups(deps=deps, team_id=access.team_id) or (shared and shared.unresolved):
+        modal.open_loading()
+        access.refreshed_lines(client)
+        if shared_message and shared and shared.unresolved:
+            deps.slack_names.look_up(client, shared.unresolved)
+            shared = phone_text(shared_message, deps.slack_names.known)
+    lines = access.lines()
     view = (
         build_compose_view(
-            deps, lines, kind=kind, metadata={"channel_id": channel_id}, message=message
+            deps,
+            lines,
+            kind=kind,
+            metadata={"channel_id": channel_id},
+            message=shared.text or None if shared else None,
         )
         if lines
-        else build_no_lines_modal(texts.NO_LINES.format(user_id=user_id))
+        else build_no_lines_modal(texts.NO_LINES.format(user_id=access.user_id))
     )
-    client.views_open(trigger_id=trigger_id, view=view)
+    modal.show(view)
     return lines
 
 
@@ -63,5 +76,6 @@ def build_compose_view(
         private_metadata=metadata,
         message=message,
         saved_replies=[(reply, by_id[reply.line_id]) for reply in replies],
-        **deps.modal_limits(),  # type: ignore[arg-type]
+        max_multi=deps.max_multi_recipients,
+        group_size=deps.group_size,
     )

@@ -9,35 +9,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_bolt import Ack, App
-from sqlmodel import Session
+from slack_bolt import Ack, BoltContext
 
 from handlers import ids, texts
-from handlers.blocks import (
-    build_queued_confirmation,
-    build_sent_confirmation,
-    contact_label,
-    slack_date,
+from handlers.refusals import modal_errors, skip_reason
+from handlers.slack.attachments import attached_files
+from handlers.slack.guard import access_of, deps_of, editable_contact
+from handlers.views.common import contact_mrkdwn, escape, slack_date
+from handlers.views.modal import build_queued_confirmation, build_sent_confirmation
+from models.contacts import rename_contact
+from models.conversations import LineInactive, mark_for_mirror
+from models.groups import conversations_showing
+from models.optouts import RecipientOptedOut
+from models.outbound_media import OutboundFile
+from models.send_plan import (
+    Carried,
+    Kind,
+    RecipientInput,
+    SendPlan,
+    TextRequest,
+    carry_out,
+    plan_text,
 )
-from handlers.deps import HandlerDeps
-from models.access import can_use_line, find_usable_line
-from models.broadcasts import create_broadcast
-from models.contacts import find_contact_by_phone, get_or_create_contact, rename_contact
-from models.conversations import (
-    InvalidMessageBody,
-    check_message_body,
-    mark_for_mirror,
-    open_or_reopen_conversation,
-    send_text,
-)
-from models.groups import conversations_showing, create_group_conversation
-from models.inbound import take_idempotency_key
-from models.merge_fields import DEFAULT_FALLBACK
-from models.optouts import find_opted_out
-from models.phone import InvalidPhoneNumber, format_phone, parse_phone
-from models.quiet_hours import quiet_time
-from models.scheduling import InvalidSendTime, check_send_time
-from models.tables import Contact, Conversation, Line, SavedReply
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +44,8 @@ class NewConversationForm:
     saved_reply_id: str | None = None
     send_at: int | None = None
     quiet_ok: bool = False
+    relay_group: bool = False
+    files: list[OutboundFile] = field(default_factory=list)
 
     @classmethod
     def from_view(cls, view: dict[str, Any]) -> NewConversationForm:
@@ -76,353 +71,164 @@ class NewConversationForm:
             ).get("value"),
             send_at=state(ids.SEND_AT_BLOCK, ids.SEND_AT_ACTION).get("selected_date_time"),
             quiet_ok=bool(state(ids.QUIET_OK_BLOCK, ids.QUIET_OK_ACTION).get("selected_options")),
+            relay_group=bool(
+                state(ids.GROUP_RELAY_BLOCK, ids.GROUP_RELAY_ACTION).get("selected_options")
+            ),
+            files=attached_files(state(ids.PICTURES_BLOCK, ids.PICTURES_ACTION).get("files")),
         )
 
     @property
     def recipients_block(self) -> str:
         return ids.RECIPIENT_BLOCK if self.kind == ids.KIND_CONVERSATION else ids.RECIPIENTS_BLOCK
 
+    def request(self, *, team_id: str, user_id: str) -> TextRequest:
+        """What the form asks for, as the send policy reads it (nothing in it trusted)."""
+        reply_id, line_id = self.saved_reply_id or "", self.line_id or ""
+        send_at, unreadable = None, False
+        if self.send_at:
+            try:
+                send_at = datetime.fromtimestamp(int(self.send_at), UTC)
+            except (ValueError, OverflowError, OSError):
+                unreadable = True
+        return TextRequest(
+            team_id=team_id,
+            user_id=user_id,
+            kind=Kind(self.kind),
+            line_id=int(line_id) if line_id.isdigit() else None,
+            recipients=[_recipient_input(value) for value in self.recipients],
+            body=self.message,
+            saved_reply_id=int(reply_id) if reply_id.isdigit() else None,
+            saved_reply_chosen=bool(reply_id),
+            files=self.files,
+            send_at=send_at,
+            send_at_unreadable=unreadable,
+            quiet_ok=self.quiet_ok,
+            relay_group=self.relay_group,
+        )
 
-@dataclass
-class Recipient:
-    """A chosen recipient: an existing contact, or a valid number that is not one yet."""
 
-    label: str
-    contact: Contact | None = None
-    new_phone: str | None = None
-
-    def contact_in(self, session: Session, team_id: str) -> Contact:
-        if self.contact is not None:
-            return self.contact
-        assert self.new_phone is not None
-        contact, _ = get_or_create_contact(session=session, team_id=team_id, phone=self.new_phone)
-        return contact
-
-
-def _resolve_recipient(session: Session, *, team_id: str, value: str, region: str) -> Recipient:
-    """Turn an option value into a recipient, trusting nothing in it; raises ValueError."""
+def _recipient_input(value: str) -> RecipientInput:
+    """An option's value: a contact's id (0 when unreadable: no such contact) or a number."""
     if value.startswith(ids.CONTACT_OPTION_PREFIX):
         contact_id = value.removeprefix(ids.CONTACT_OPTION_PREFIX)
-        contact = session.get(Contact, int(contact_id)) if contact_id.isdigit() else None
-        if contact is None or contact.team_id != team_id:
-            raise ValueError(texts.UNKNOWN_CONTACT)
-        return Recipient(label=contact_label(contact), contact=contact)
-    number = value.removeprefix(ids.NEW_NUMBER_OPTION_PREFIX)
+        return RecipientInput(contact_id=int(contact_id) if contact_id.isdigit() else 0)
+    return RecipientInput(number=value.removeprefix(ids.NEW_NUMBER_OPTION_PREFIX))
+
+
+class _ChangedMeanwhile(Exception):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _changed_meanwhile(
+    form: NewConversationForm, exc: LineInactive | RecipientOptedOut
+) -> dict[str, str]:
+    if isinstance(exc, LineInactive):
+        return {ids.LINE_BLOCK: texts.LINE_GONE}
+    who = ", ".join(contact_mrkdwn(c) for c in exc.contacts)
+    return {form.recipients_block: texts.OPTED_OUT_MEANWHILE.format(who=who)}
+
+
+def handle_new_conversation_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+) -> None:
+    """Validate everything on the server, then write contacts, conversations, messages
+    and deliveries in one transaction and answer; texts and Slack threads follow."""
+    deps = deps_of(context)
+    team_id = body["team"]["id"]
+    user_id = body["user"]["id"]
+    form = NewConversationForm.from_view(view)
     try:
-        phone = parse_phone(number, region=region)
-    except InvalidPhoneNumber as exc:
-        raise ValueError(f"{str(exc).capitalize()}.") from None
-    # A number typed again after it became a contact is that contact.
-    known = find_contact_by_phone(session=session, team_id=team_id, phone=phone)
-    if known is not None:
-        return Recipient(label=contact_label(known), contact=known)
-    return Recipient(label=format_phone(phone), new_phone=phone)
-
-
-@dataclass
-class CheckedForm:
-    line: Line
-    text: str
-    recipients: list[Recipient]
-    skipped: list[dict[str, str]] = field(default_factory=list)  # {"label", "reason"}
-    merge_fallback: str = DEFAULT_FALLBACK
-    send_at: datetime | None = None
-
-
-def _count_error(form: NewConversationForm, deps: HandlerDeps) -> str | None:
-    count = len(form.recipients)
-    if form.kind == ids.KIND_CONVERSATION:
-        return texts.PICK_RECIPIENT if count != 1 else None
-    if form.kind == ids.KIND_MULTI:
-        low, high, what = 1, deps.max_multi_recipients, "A multi-recipient message"
-    else:
-        (low, high), what = deps.group_size, "A reply-all group"
-    if count < low:
-        return texts.TOO_FEW_RECIPIENTS.format(what=what, low=low)
-    if count > high:
-        return texts.TOO_MANY_RECIPIENTS.format(what=what, high=high, count=count)
-    return None
-
-
-def _check_form(
-    session: Session, form: NewConversationForm, *, team_id: str, user_id: str, deps: HandlerDeps
-) -> dict[str, str] | CheckedForm:
-    """What to send, or the field errors to show (by block id). Whatever the payload says,
-    the line must be one the user may use and every recipient is checked again."""
-    errors: dict[str, str] = {}
-    line = find_usable_line(session=session, team_id=team_id, user_id=user_id, line_id=form.line_id)
-    if line is None:
-        chosen = session.get(Line, int(form.line_id)) if (form.line_id or "").isdigit() else None
-        turned_off = chosen is not None and chosen.team_id == team_id and not chosen.active
-        errors[ids.LINE_BLOCK] = texts.LINE_GONE if turned_off else texts.NO_ACCESS_TO_LINE
-    reply = _chosen_reply(session, form, line, errors)
-    text = ""
-    try:
-        text = check_message_body(reply.body if reply else form.message)
-    except InvalidMessageBody as exc:
-        errors.setdefault(ids.MESSAGE_BLOCK, str(exc))
-    send_at = None
-    if form.send_at:
-        try:
-            send_at = check_send_time(
-                datetime.fromtimestamp(int(form.send_at), UTC), now=deps.clock()
-            )
-        except (InvalidSendTime, ValueError, OverflowError) as exc:
-            errors[ids.SEND_AT_BLOCK] = (
-                str(exc) if isinstance(exc, InvalidSendTime) else texts.BAD_TIME
-            )
-    count_error = _count_error(form, deps)
-    if count_error:
-        errors[form.recipients_block] = count_error
-    if errors or line is None:
-        return errors
-
-    recipients: list[Recipient] = []
-    skipped: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for value in form.recipients:
-        try:
-            recipient = _resolve_recipient(
-                session, team_id=team_id, value=value, region=deps.default_region
-            )
-        except ValueError as exc:
-            if form.kind != ids.KIND_MULTI:
-                return {form.recipients_block: str(exc)}
-            skipped.append({"label": value.split(":", 1)[-1], "reason": str(exc).rstrip(".")})
-            continue
-        key = recipient.contact.phone if recipient.contact else recipient.new_phone or ""
-        if key in seen:
-            continue
-        seen.add(key)
-        if recipient.contact and find_opted_out(
-            session=session, line_id=line.id or 0, contacts=[recipient.contact]
-        ):
-            reason = texts.RECIPIENT_OPTED_OUT.format(who=recipient.label, line=line.name)
-            if form.kind == ids.KIND_CONVERSATION:
-                return {form.recipients_block: reason}
-            skipped.append({"label": recipient.label, "reason": "opted out (texted STOP)"})
-            if form.kind == ids.KIND_MULTI:
-                continue
-        recipients.append(recipient)
-    textable = len(recipients) - (len(skipped) if form.kind == ids.KIND_GROUP else 0)
-    if textable < 1:
-        return {form.recipients_block: texts.NOBODY_TO_TEXT}
-    if not form.quiet_ok:
-        night = _in_quiet_hours(recipients, send_at or deps.clock(), line)
-        if night:
-            return {ids.SEND_AT_BLOCK: night}
-    return CheckedForm(
-        line=line,
-        text=text,
-        recipients=recipients,
-        skipped=skipped,
-        merge_fallback=reply.fallback_name if reply else DEFAULT_FALLBACK,
-        send_at=send_at,
-    )
-
-
-def _in_quiet_hours(recipients: list[Recipient], at: datetime, line: Line) -> str | None:
-    """Why the text would arrive in someone's quiet hours (the line's), or None."""
-    for recipient in recipients:
-        phone = recipient.contact.phone if recipient.contact else recipient.new_phone or ""
-        quiet = quiet_time(phone, at, start=line.quiet_start_hour, end=line.quiet_end_hour)
-        if quiet is not None:
-            return texts.QUIET_HOURS.format(
-                start=_hour(line.quiet_start_hour),
-                end=_hour(line.quiet_end_hour),
-                who=recipient.label,
-                local=f"{quiet.local:%H:%M} ({quiet.local.tzname()})",
-                when=f"{quiet.next_allowed.astimezone(quiet.local.tzinfo):%a %H:%M} their time",
-            )
-    return None
-
-
-def _hour(hour: int) -> str:
-    return f"{hour % 12 or 12}{'am' if hour < 12 else 'pm'}"
-
-
-def _chosen_reply(
-    session: Session, form: NewConversationForm, line: Line | None, errors: dict[str, str]
-) -> SavedReply | None:
-    """The saved reply picked in the form, if it is one of the chosen line's."""
-    if not form.saved_reply_id:
-        return None
-    reply_id = form.saved_reply_id
-    reply = session.get(SavedReply, int(reply_id)) if reply_id.isdigit() else None
-    if reply is None or line is None or reply.line_id != line.id:
-        errors[ids.SAVED_REPLY_BLOCK] = texts.SAVED_REPLY_OTHER_LINE
-        return None
-    if (form.message or "").strip():
-        errors[ids.MESSAGE_BLOCK] = texts.REPLY_OR_MESSAGE
-    return reply
-
-
-def register(app: App, deps: HandlerDeps) -> None:
-    @app.view(ids.NEW_CONVERSATION_VIEW)
-    def handle_new_conversation_submission(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any]
-    ) -> None:
-        """Validate everything on the server, then write contacts, conversations, messages
-        and deliveries in one transaction and answer; texts and Slack threads follow."""
-        team_id = body["team"]["id"]
-        user_id = body["user"]["id"]
-        form = NewConversationForm.from_view(view)
         with deps.session() as session:
-            checked = _check_form(session, form, team_id=team_id, user_id=user_id, deps=deps)
-            if isinstance(checked, dict):
-                ack(response_action="errors", errors=checked)
-                return
-            start = {
-                ids.KIND_CONVERSATION: _start_conversation,
-                ids.KIND_MULTI: _start_multi,
-                ids.KIND_GROUP: _start_group,
-            }[form.kind]
-            confirmation = start(
-                session, checked, team_id=team_id, user_id=user_id, view_id=view["id"]
-            )
-        deps.work_queued()
-        ack(response_action="update", view=confirmation)
-
-    register_contact_edit(app, deps)
-
-
-def register_contact_edit(app: App, deps: HandlerDeps) -> None:
-    @app.view(ids.EDIT_CONTACT_VIEW)
-    def handle_contact_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        """Rename the contact of the conversation the form was opened from; every parent
-        message showing them is redrawn."""
-        metadata = json.loads(view.get("private_metadata") or "{}")
-        values = view.get("state", {}).get("values", {})
-        name = (values.get(ids.CONTACT_NAME_BLOCK, {}).get(ids.CONTACT_NAME_ACTION) or {}).get(
-            "value"
-        )
-        with deps.session() as session:
-            conversation = session.get(Conversation, int(metadata.get("conversation_id") or 0))
-            line = session.get(Line, conversation.line_id) if conversation else None
-            if (
-                conversation is None
-                or line is None
-                or conversation.team_id != body["team"]["id"]
-                or conversation.contact_id is None
-                or not can_use_line(session=session, line=line, user_id=body["user"]["id"])
-            ):
-                ack(
-                    response_action="errors",
-                    errors={ids.CONTACT_NAME_BLOCK: texts.NO_ACCESS_TO_CONTACT},
-                )
-                return
-            contact = session.get_one(Contact, conversation.contact_id)
-            rename_contact(session=session, contact=contact, name=name)
-            for shown in conversations_showing(session=session, contact=contact):
-                mark_for_mirror(shown, parent=True)
-                session.add(shown)
-        deps.work_queued()
-        ack()
-
-
-def _queue_direct_text(
-    session: Session,
-    checked: CheckedForm,
-    *,
-    contact: Contact,
-    user_id: str,
-    dedupe_key: str,
-    broadcast_id: int | None = None,
-) -> tuple[Conversation, bool]:
-    """Open (or reopen) the contact's conversation on the form's line and queue the text."""
-    conversation, created = open_or_reopen_conversation(
-        session=session, line=checked.line, contact=contact, user_id=user_id
-    )
-    send_text(
-        session=session,
-        conversation=conversation,
-        line=checked.line,
-        recipients=[contact],
-        body=checked.text,
-        author_user_id=user_id,
-        dedupe_key=dedupe_key,
-        broadcast_id=broadcast_id,
-        merge_fallback=checked.merge_fallback,
-        scheduled_for=checked.send_at,
-    )
-    return conversation, created
-
-
-def _start_conversation(
-    session: Session, checked: CheckedForm, *, team_id: str, user_id: str, view_id: str
-) -> dict[str, Any]:
-    line = checked.line
-    contact = checked.recipients[0].contact_in(session, team_id)
-    conversation, created = _queue_direct_text(
-        session, checked, contact=contact, user_id=user_id, dedupe_key=f"view:{view_id}"
-    )
-    logger.info(
-        "text queued: conversation=%s line=%s created=%s",
-        conversation.id,
-        line.id,
-        created,
-        extra={"conversation_id": conversation.id, "line_id": line.id},
-    )
-    if checked.send_at:
-        when = slack_date(checked.send_at)
-        text = texts.SCHEDULED_QUEUED.format(who=contact_label(contact), when=when)
-        return build_queued_confirmation(line=line, text=text)
-    return build_sent_confirmation(line=line, contact=contact, created=created)
-
-
-def _skipped_lines(skipped: list[dict[str, str]]) -> str:
-    return "".join(f"\n• Not sent to {s['label']}: {s['reason']}" for s in skipped)
-
-
-def _start_multi(
-    session: Session, checked: CheckedForm, *, team_id: str, user_id: str, view_id: str
-) -> dict[str, Any]:
-    line = checked.line
-    broadcast = create_broadcast(
-        session=session,
-        team_id=team_id,
-        line_id=line.id or 0,
-        user_id=user_id,
-        body=checked.text,
-        skipped=checked.skipped,
-        dedupe_key=f"view:{view_id}",
-    )
-    if broadcast is not None:  # else: the same submission again, already queued
-        for recipient in checked.recipients:
-            contact = recipient.contact_in(session, team_id)
-            _queue_direct_text(
+            plan = plan_text(
                 session,
-                checked,
-                contact=contact,
-                user_id=user_id,
-                dedupe_key=f"view:{view_id}:{contact.id}",
-                broadcast_id=broadcast.id,
+                form.request(team_id=team_id, user_id=user_id),
+                rules=deps.send_rules(),
+                now=deps.clock(),
             )
-        logger.info("broadcast %s queued to %s recipients", broadcast.id, len(checked.recipients))
-    summary = texts.MULTI_QUEUED.format(count=len(checked.recipients))
-    return build_queued_confirmation(line=line, text=summary + _skipped_lines(checked.skipped))
+            if not isinstance(plan, SendPlan):
+                errors = modal_errors(plan, recipients_block=form.recipients_block)
+                ack(response_action="errors", errors=errors)
+                return
+            try:
+                carried = carry_out(
+                    session,
+                    plan,
+                    team_id=team_id,
+                    user_id=user_id,
+                    key=f"view:{view['id']}",
+                    skipped_as_listed=_skipped_as_listed(plan),
+                )
+            except (LineInactive, RecipientOptedOut) as exc:
+                # Changed between the checks and the write (a STOP, the line turned
+                # off): the form says why, and nothing is written.
+                raise _ChangedMeanwhile(_changed_meanwhile(form, exc)) from exc
+            confirmation = _confirmation(plan, carried)
+    except _ChangedMeanwhile as refused:
+        ack(response_action="errors", errors=refused.errors)
+        return
+    deps.work_queued()
+    ack(response_action="update", view=confirmation)
 
 
-def _start_group(
-    session: Session, checked: CheckedForm, *, team_id: str, user_id: str, view_id: str
-) -> dict[str, Any]:
-    line = checked.line
-    if take_idempotency_key(session=session, key=f"view:{view_id}"):
-        contacts = [r.contact_in(session, team_id) for r in checked.recipients]
-        conversation = create_group_conversation(
-            session=session, line=line, contacts=contacts, user_id=user_id
+def handle_contact_edit(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+) -> None:
+    """Rename the contact of the conversation the form was opened from; every parent
+    message showing them is redrawn."""
+    deps = deps_of(context)
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    values = view.get("state", {}).get("values", {})
+    name = (values.get(ids.CONTACT_NAME_BLOCK, {}).get(ids.CONTACT_NAME_ACTION) or {}).get("value")
+    with deps.session() as session:
+        contact, refusal = editable_contact(
+            session, access_of(context), metadata.get("conversation_id")
         )
-        send_text(
-            session=session,
-            conversation=conversation,
-            line=line,
-            recipients=contacts,
-            body=checked.text,
-            author_user_id=user_id,
-            skip_opted_out=True,
-            merge_fallback=checked.merge_fallback,
-            scheduled_for=checked.send_at,
+        if contact is None:
+            errors = {ids.CONTACT_NAME_BLOCK: refusal or texts.CONVERSATION_GONE}
+            ack(response_action="errors", errors=errors)
+            return
+        rename_contact(session=session, contact=contact, name=name)
+        for shown in conversations_showing(session=session, contact=contact):
+            mark_for_mirror(shown, parent=True)
+            session.add(shown)
+    deps.work_queued()
+    ack()
+
+
+def _skipped_as_listed(plan: SendPlan) -> list[dict[str, str]]:
+    return [{"label": s.shown, "reason": skip_reason(s.refusal)} for s in plan.skipped]
+
+
+def _skipped_lines(plan: SendPlan) -> str:
+    return "".join(
+        f"\n• Not sent to {escape(s['label'])}: {escape(s['reason'])}"
+        for s in _skipped_as_listed(plan)
+    )
+
+
+def _confirmation(plan: SendPlan, carried: Carried) -> dict[str, Any]:
+    """What the modal shows once the text is queued."""
+    line = plan.line
+    logger.info(
+        "%s text queued on line %s to %s recipient(s)",
+        plan.kind,
+        line.id,
+        len(plan.recipients),
+        extra={"line_id": line.id},
+    )
+    if plan.kind == Kind.MULTI:
+        summary = texts.MULTI_QUEUED.format(count=len(plan.recipients))
+    elif plan.kind == Kind.GROUP:
+        summary = texts.GROUP_QUEUED.format(count=len(plan.recipients), channel=line.channel_id)
+    elif plan.send_at:
+        who = contact_mrkdwn(carried.contacts[0])
+        summary = texts.SCHEDULED_QUEUED.format(who=who, when=slack_date(plan.send_at))
+    else:
+        return build_sent_confirmation(
+            line=line, contact=carried.contacts[0], created=carried.created, segments=plan.segments
         )
-        logger.info("group conversation %s started with %s", conversation.id, len(contacts))
-    summary = texts.GROUP_QUEUED.format(count=len(checked.recipients), channel=line.channel_id)
-    return build_queued_confirmation(line=line, text=summary + _skipped_lines(checked.skipped))
+    return build_queued_confirmation(
+        line=line, text=summary + _skipped_lines(plan), segments=plan.segments
+    )

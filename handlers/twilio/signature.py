@@ -6,9 +6,20 @@ import logging
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from twilio.request_validator import RequestValidator
 
+from handlers.twilio.form import RefusedWebhook, read_form
+
 logger = logging.getLogger(__name__)
+
+
+def refusal(refused: RefusedWebhook, request: Request) -> Response:
+    """The 4xx answer to a webhook refused before its fields were used (logged without them)."""
+    logger.warning(
+        "refused a Twilio webhook to %s (%s): %s", request.url.path, refused.status, refused.reason
+    )
+    return PlainTextResponse(refused.reason, status_code=refused.status)
 
 
 class TwilioSignature:
@@ -21,9 +32,12 @@ class TwilioSignature:
         url = self._public_url + request.url.path
         return f"{url}?{request.url.query}" if request.url.query else url
 
-    async def verified_form(self, request: Request) -> FormData | None:
-        """The webhook's form if its signature is right; None for a forged or unsigned one."""
-        form = await request.form()
+    async def verified_form(self, request: Request) -> FormData | Response:
+        """The webhook's form if it is one and its signature is right; else the answer."""
+        try:
+            form = await read_form(request)
+        except RefusedWebhook as refused:
+            return refusal(refused, request)
         signature = request.headers.get("x-twilio-signature", "")
         if signature and self._validator.validate(self.public_url_of(request), form, signature):
             return form
@@ -32,4 +46,4 @@ class TwilioSignature:
             request.url.path,
             "wrong" if signature else "missing",
         )
-        return None
+        return PlainTextResponse("invalid signature", status_code=403)

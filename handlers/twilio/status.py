@@ -10,23 +10,29 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from handlers.deps import HandlerDeps
-from handlers.twilio.signature import TwilioSignature
+from handlers.twilio.form import RefusedWebhook, number_field, text_field
+from handlers.twilio.signature import TwilioSignature, refusal
 from models.deliveries import apply_provider_status
 from models.error_codes import describe_error
 
 logger = logging.getLogger(__name__)
+
+# Twilio's error codes have five digits; the column is a 32-bit integer.
+MAX_ERROR_CODE = 999_999
 
 
 def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
     async def handle_status_callback(request: Request) -> Response:
         """Twilio reports a delivery's progress; it only ever moves forward."""
         form = await signature.verified_form(request)
-        if form is None:
-            return PlainTextResponse("invalid signature", status_code=403)
-        sid = str(form.get("MessageSid") or "")
-        status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
-        code_text = str(form.get("ErrorCode") or "")
-        code = int(code_text) if code_text.isdigit() else None
+        if isinstance(form, Response):
+            return form
+        sid = text_field(form, "MessageSid")
+        status = text_field(form, "MessageStatus", "SmsStatus")
+        try:
+            code = number_field(form, "ErrorCode", maximum=MAX_ERROR_CODE)
+        except RefusedWebhook as refused:
+            return refusal(refused, request)
         if not sid or not status:
             return PlainTextResponse("MessageSid and MessageStatus are required", status_code=400)
 

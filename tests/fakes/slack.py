@@ -3,7 +3,17 @@ keeps the channels' messages, and can be told to fail (e.g. 429 with Retry-After
 
 It behaves as a workspace where the app was installed from manifest.yml: the bot token has
 the manifest's scopes (in the `x-oauth-scopes` header, as Slack sends them) unless a test
-takes some away, and knows the channels a test adds with `add_channel`."""
+takes some away, and knows the channels a test adds with `add_channel`; a channel id it was
+not told of is a public channel the bot is in.
+
+It is as strict as Slack: a message or view outside Block Kit's limits is refused
+(`invalid_blocks`, `invalid_arguments`: see block_kit_limits), a post in a channel the bot
+has not joined answers `not_in_channel`, an archived one `is_archived`, a private one the
+bot is not in `channel_not_found`. Messages people type are kept as Slack keeps them:
+`text` HTML-escaped, with a `rich_text` block. A trigger (see `issue_trigger_id`) opens a
+view within 3 seconds of the request that brought it, else views.open answers
+`expired_trigger_id`; views.update with the hash of an older version answers
+`hash_conflict`."""
 
 from __future__ import annotations
 
@@ -12,6 +22,7 @@ import itertools
 import json
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +35,48 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tests.fakes.block_kit_limits import message_problems, view_problems
+
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 BOT_NAME = "textbot"
 MANIFEST = Path(__file__).parents[2] / "manifest.yml"
+
+
+def slack_escape(typed: str) -> str:
+    """What Slack puts in a message's `text` for what a person typed: the three characters
+    of its markup escaped as HTML entities."""
+    return typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def rich_text_block(typed: str) -> dict[str, Any]:
+    """The rich_text block Slack's composer adds to a message: the text as typed."""
+    return {
+        "type": "rich_text",
+        "block_id": "typed",
+        "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": typed}]}],
+    }
+
+
+TRIGGER_SECONDS = 3  # how long Slack lets a trigger open a view
+_triggers = itertools.count(1)
+
+
+def issue_trigger_id(now: float | None = None) -> str:
+    """A trigger_id as Slack puts in a command or an interaction, which records when it was
+    issued (the fake checks its age, as Slack does)."""
+    issued_ms = round((time.time() if now is None else now) * 1000)
+    return f"{next(_triggers)}.{issued_ms}.trigger"
+
+
+def trigger_age(trigger_id: str, now: float | None = None) -> float | None:
+    """Seconds since the trigger was issued; None for one not issued by issue_trigger_id."""
+    parts = str(trigger_id).split(".")
+    if len(parts) != 3 or parts[2] != "trigger" or not parts[1].isdigit():
+        return None
+    return (time.time() if now is None else now) - int(parts[1]) / 1000
 
 
 def manifest_bot_scopes() -> set[str]:
@@ -40,6 +87,7 @@ def manifest_bot_scopes() -> set[str]:
 class SlackCall:
     method: str
     params: dict[str, Any]
+    answer: dict[str, Any] | None = None  # what the fake answered, once it has
 
 
 @dataclass
@@ -71,6 +119,20 @@ class FakeChannel:
 
 
 @dataclass
+class Refusal:
+    """A call the fake refused as Slack would, for its payload."""
+
+    method: str
+    error: str
+    problems: list[str]
+
+
+_MESSAGE_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
+_VIEW_METHODS = {"views.open", "views.update", "views.push", "views.publish"}
+_POSTING_METHODS = {"chat.postMessage", "chat.postEphemeral"}
+
+
+@dataclass
 class _Failure:
     status: int
     body: dict[str, Any]
@@ -84,11 +146,20 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
         self.usergroups: dict[str, list[str]] = {}
         self.admins: set[str] = set()
+        self.display_names: dict[str, str] = {}  # user id: the display name in their profile
         self.scopes: set[str] = manifest_bot_scopes()
         self.channels: dict[str, FakeChannel] = {}
+        self.refusals: list[Refusal] = []
         self._failures: dict[str, list[_Failure]] = {}
+        self._held: dict[str, threading.Event] = {}
+        self._delays: dict[str, float] = {}
+        self.views: dict[str, dict[str, Any]] = {}  # view id: the view as last opened or updated
         self.socket_acks: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
+        # Files people shared (add_file): id -> (file object, content); and the
+        # Authorization header of every request to download one.
+        self.shared_files: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self.file_downloads: list[tuple[str, str | None]] = []
         self._files = itertools.count(1)
         self._socket_outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self._ts = itertools.count(1)
@@ -100,6 +171,8 @@ class FakeSlack:
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{key}", self._response_url, methods=["POST"]),
                 Route("/upload/{file_id}", self._upload, methods=["POST"]),
+                Route("/files-pri/{team_file}/{name}", self._download, methods=["GET"]),
+                Route("/files-pri/{team_file}/download/{name}", self._download, methods=["GET"]),
                 WebSocketRoute("/socket", self._socket),
             ]
         )
@@ -127,6 +200,25 @@ class FakeSlack:
                 [_Failure(status, {"ok": False, "error": error}, headers)] * times
             )
 
+    def hold(self, method: str) -> threading.Event:
+        """Answer calls to `method` only once the returned event is set (the calls are
+        recorded when they arrive): shows whether a caller waits for that answer."""
+        release = threading.Event()
+        with self._lock:
+            self._held[method] = release
+        return release
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer calls to `method` only after `seconds` (a slow Slack): a caller that
+        waits for it before views.open outlasts the trigger."""
+        with self._lock:
+            self._delays[method] = seconds
+
+    def methods_called(self) -> list[str]:
+        """The methods called so far, in the order they were called."""
+        with self._lock:
+            return [c.method for c in self.calls]
+
     def add_channel(
         self,
         channel_id: str,
@@ -140,6 +232,13 @@ class FakeSlack:
         with self._lock:
             self.channels[channel_id] = channel
         return channel
+
+    def take_refusals(self) -> list[Refusal]:
+        """The payloads refused so far (a test that provokes them takes them, so that the
+        fixture's check at the end does not report them)."""
+        with self._lock:
+            taken, self.refusals = self.refusals, []
+        return taken
 
     def calls_to(self, method: str) -> list[SlackCall]:
         with self._lock:
@@ -155,6 +254,13 @@ class FakeSlack:
                 ),
                 key=lambda m: float(m.ts),
             )
+
+    def channel_messages(self, channel: str) -> list[ChannelMessage]:
+        """Every message in the channel, its threads' replies too, in the order posted (one
+        pass, for tests that look at thousands)."""
+        with self._lock:
+            found = [m for m in self.messages.values() if m.channel == channel]
+        return sorted(found, key=lambda m: float(m.ts))
 
     def top_level(self, channel: str) -> list[ChannelMessage]:
         with self._lock:
@@ -180,12 +286,25 @@ class FakeSlack:
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
         params = await self._params(request)
+        call = SlackCall(method, params)
         with self._lock:
-            self.calls.append(SlackCall(method, params))
+            self.calls.append(call)
             queue = self._failures.get(method)
             failure = queue.pop(0) if queue else None
+            release = self._held.get(method)
+            delay = self._delays.get(method, 0)
+        while release is not None and not release.is_set():
+            await asyncio.sleep(0.01)
+        if delay:
+            await asyncio.sleep(delay)
         if failure:
+            call.answer = failure.body
             return JSONResponse(failure.body, status_code=failure.status, headers=failure.headers)
+        response = await self._answer(request, method, params)
+        call.answer = json.loads(bytes(response.body))
+        return response
+
+    async def _answer(self, request: Request, method: str, params: dict[str, Any]) -> Response:
         if method == "apps.connections.open":
             if request.headers.get("authorization") != f"Bearer {APP_TOKEN}":
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
@@ -197,7 +316,45 @@ class FakeSlack:
             return JSONResponse({"ok": False, "error": "unknown_method"})
         with self._lock:
             scopes = ",".join(sorted(self.scopes))
-        return JSONResponse(handler(params), headers={"x-oauth-scopes": scopes})
+        answer = self._refusal(method, params) or handler(params)
+        return JSONResponse(answer, headers={"x-oauth-scopes": scopes})
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's answer to a payload it does not take, or to a post where the bot may not
+        post; None when the call may go ahead."""
+        if method in _MESSAGE_METHODS:
+            if method != "chat.update" and not params.get("text") and not params.get("blocks"):
+                return {"ok": False, "error": "no_text"}
+            problems = message_problems(params.get("blocks"), params.get("text"))
+            if problems:
+                error = "msg_too_long" if problems[0].startswith("text:") else "invalid_blocks"
+                with self._lock:
+                    self.refusals.append(Refusal(method, error, problems))
+                return {"ok": False, "error": error, "errors": problems}
+        if method in _VIEW_METHODS:
+            problems = view_problems(params.get("view"))
+            if problems:
+                with self._lock:
+                    self.refusals.append(Refusal(method, "invalid_arguments", problems))
+                return {
+                    "ok": False,
+                    "error": "invalid_arguments",
+                    "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]},
+                }
+        if method in _POSTING_METHODS:
+            return self._channel_refusal(str(params.get("channel", "")))
+        return None
+
+    def _channel_refusal(self, channel_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            channel = self.channels.get(channel_id)
+        if channel is None or (channel.is_member and not channel.is_archived):
+            return None
+        if channel.is_private and not channel.is_member:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.is_archived:
+            return {"ok": False, "error": "is_archived"}
+        return {"ok": False, "error": "not_in_channel"}
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
@@ -214,12 +371,27 @@ class FakeSlack:
         }
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        age = trigger_age(str(params.get("trigger_id", "")))
+        if age is not None and age > TRIGGER_SECONDS:
+            return {"ok": False, "error": "expired_trigger_id"}
         view = dict(params["view"])
         view["id"] = f"V{next(self._views):08d}"
+        view["hash"] = f"{time.monotonic_ns()}.h"
+        with self._lock:
+            self.views[view["id"]] = view
         return {"ok": True, "view": view}
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "view": params.get("view")}
+        view_id = str(params.get("view_id", ""))
+        with self._lock:
+            shown = self.views.get(view_id)
+            if shown is None:  # a view the test made up: taken as it is
+                return {"ok": True, "view": params.get("view")}
+            if params.get("hash") and params["hash"] != shown["hash"]:
+                return {"ok": False, "error": "hash_conflict"}
+            view = {**params["view"], "id": view_id, "hash": f"{time.monotonic_ns()}.h"}
+            self.views[view_id] = view
+        return {"ok": True, "view": view}
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = params["channel"]
@@ -321,9 +493,18 @@ class FakeSlack:
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = params.get("user", "")
         admin = user in self.admins
+        real_name = user.title()
+        profile = {"display_name": self.display_names.get(user, ""), "real_name": real_name}
         return {
             "ok": True,
-            "user": {"id": user, "name": user.lower(), "is_admin": admin, "is_owner": False},
+            "user": {
+                "id": user,
+                "name": user.lower(),
+                "real_name": real_name,
+                "profile": profile,
+                "is_admin": admin,
+                "is_owner": False,
+            },
         }
 
     def _usergroups_list(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -334,13 +515,19 @@ class FakeSlack:
         return {"ok": True, "view": params.get("view")}
 
     def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("channel", "").startswith("G"):
-            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        """A bot joins public channels only (channels:join); not archived ones."""
+        channel_id = str(params.get("channel", ""))
         with self._lock:
-            known = self.channels.get(params.get("channel", ""))
+            known = self.channels.get(channel_id)
+            if channel_id.startswith(("G", "D")) or (known is not None and known.is_private):
+                return {"ok": False, "error": "method_not_supported_for_channel_type"}
+            if known is not None and known.is_archived:
+                return {"ok": False, "error": "is_archived"}
+            if "channels:join" not in self.scopes:
+                return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
             if known is not None:
                 known.is_member = True
-        return {"ok": True, "channel": {"id": params.get("channel")}}
+        return {"ok": True, "channel": {"id": channel_id}}
 
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -370,6 +557,61 @@ class FakeSlack:
             },
         }
 
+    def add_file(
+        self, content: bytes, *, name: str, mimetype: str, filetype: str | None = None
+    ) -> dict[str, Any]:
+        """A file a person uploaded; returns the file object as Slack puts it in the
+        file_share event (its URLs on this server: downloads need the bot token, with
+        files:read)."""
+        file_id = f"F{next(self._files):08d}"
+        base = f"{self.url}/files-pri/{TEAM_ID}-{file_id}"
+        file = {
+            "id": file_id,
+            "created": 1700000000,
+            "timestamp": 1700000000,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype or name.rpartition(".")[2].lower(),
+            "pretty_type": (filetype or name.rpartition(".")[2]).upper(),
+            "user": "U0ALICE",
+            "user_team": TEAM_ID,
+            "editable": False,
+            "size": len(content),
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": True,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": f"{base}/{name}",
+            "url_private_download": f"{base}/download/{name}",
+            "permalink": f"https://test.slack.com/files/U0ALICE/{file_id}/{name}",
+            "permalink_public": f"https://slack-files.com/{TEAM_ID}-{file_id}-abc",
+            "has_rich_preview": False,
+            "file_access": "visible",
+        }
+        with self._lock:
+            self.shared_files[file_id] = (file, content)
+        return file
+
+    async def _download(self, request: Request) -> Response:
+        """A file's bytes, for a token with files:read; else, as Slack does, its sign-in
+        page (HTML, 200) for no or a wrong token, and 404 for no such file."""
+        authorization = request.headers.get("authorization")
+        file_id = request.path_params["team_file"].removeprefix(f"{TEAM_ID}-")
+        with self._lock:
+            self.file_downloads.append((file_id, authorization))
+            found = self.shared_files.get(file_id)
+            may_read = "files:read" in self.scopes
+        if authorization != f"Bearer {BOT_TOKEN}" or not may_read:
+            return Response("<!DOCTYPE html><html>Sign in</html>", media_type="text/html")
+        if found is None:
+            return Response("not found", status_code=404)
+        file, content = found
+        return Response(content, media_type=file["mimetype"])
+
     async def _upload(self, request: Request) -> Response:
         content = await request.body()
         with self._lock:
@@ -377,12 +619,26 @@ class FakeSlack:
         return Response("OK - " + str(len(content)))
 
     def add_user_message(
-        self, channel: str, text: str, *, user: str, thread_ts: str | None
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str,
+        thread_ts: str | None,
+        markup: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> ChannelMessage:
-        """A message a person typed (the bot hears of it through an event)."""
+        """A message a person typed (the bot hears of it through an event), kept as Slack
+        keeps it: `text` escaped, what was typed in a rich_text block; or, for links,
+        mentions and marks, Slack's `markup` and `blocks` as given."""
         ts = self._next_ts()
         message = ChannelMessage(
-            channel=channel, ts=ts, text=text, blocks=[], thread_ts=thread_ts, username=user
+            channel=channel,
+            ts=ts,
+            text=slack_escape(text) if markup is None else markup,
+            blocks=[rich_text_block(text)] if blocks is None else blocks,
+            thread_ts=thread_ts,
+            username=user,
         )
         with self._lock:
             self.messages[(channel, ts)] = message

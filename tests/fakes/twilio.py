@@ -38,13 +38,16 @@ class OwnedNumber:
     sms_application_sid: str | None = None
     # For voice calls: Twilio has no per-number setting for text status callbacks.
     status_callback: str | None = None
+    mms: bool = True
 
     def resource(self) -> dict[str, object]:
+        resource = asdict(self)
+        del resource["mms"]
         return {
-            **asdict(self),
+            **resource,
             "account_sid": ACCOUNT_SID,
             "friendly_name": self.phone_number,
-            "capabilities": {"sms": True, "mms": True, "voice": True},
+            "capabilities": {"sms": True, "mms": self.mms, "voice": True},
             "status": "in-use",
             "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers/{self.sid}.json",
         }
@@ -87,21 +90,26 @@ def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
 
 class FakeTwilio(SimulatedCarrier):
     """`send_delay` (seconds) is how long it takes to answer a request to send, and
-    `delay_sends_to(to, seconds)` sets it for one number; `create_calls` records each such
-    request's timing."""
+    `delay_sends_to(to, seconds)` sets it for one number; `hang_next_send_to` holds one
+    request past the client's patience; `create_calls` records each request's timing. While
+    `log_unavailable`, reading the message log answers 503 (Twilio's error 20503)."""
 
     def __init__(self, *, send_delay: float = 0.0) -> None:
         super().__init__(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, callback_delay=None)
         self.send_delay = send_delay
         self.send_delays: dict[str, float] = {}
+        self.hangs: dict[str, list[tuple[float, bool]]] = {}
         self.create_calls: list[CreateCall] = []
         self.url = ""  # set when served
         self.media: dict[str, tuple[bytes, str]] = {}
+        # (host, Authorization header or None) of every request for a media file.
+        self.media_requests: list[tuple[str, str | None]] = []
         self.account_name = "Test account"
         self.account_status = "active"
         self.numbers: dict[str, OwnedNumber] = {}
         self.number_updates: list[dict[str, str]] = []
         self.messaging_services: dict[str, FakeMessagingService] = {}
+        self.log_unavailable = False
         self.app.router.routes.extend(
             [
                 Route(
@@ -126,14 +134,29 @@ class FakeTwilio(SimulatedCarrier):
         """Take `seconds` to answer each request to send to `to`."""
         self.send_delays[to] = seconds
 
+    def hang_next_send_to(self, to: str, seconds: float, *, logged: bool) -> None:
+        """Hold the next request to send to `to` for `seconds` (longer than the client
+        waits), then log the message as taken late (`logged`) or drop it, as a request that
+        never reached the carrier."""
+        self.hangs.setdefault(to, []).append((seconds, logged))
+
+    async def _list(self, request: Request) -> JSONResponse:
+        if self.log_unavailable:
+            return _twilio_error(503, 20503, "Service unavailable")
+        return await super()._list(request)
+
     async def _create(self, request: Request) -> JSONResponse:
         received = time.monotonic()
         form = await request.form()  # kept by the request for the handler
         to = str(form.get("To", ""))
-        delay = self.send_delays.get(to, self.send_delay)
+        hangs = self.hangs.get(to)
+        delay, logged = hangs.pop(0) if hangs else (self.send_delays.get(to, self.send_delay), True)
         if delay:
             await asyncio.sleep(delay)
-        response = await super()._create(request)
+        if logged:
+            response = await super()._create(request)
+        else:
+            response = _twilio_error(504, 20504, "Gateway timeout")
         self.create_calls.append(
             CreateCall(
                 to=to,
@@ -244,6 +267,9 @@ class FakeTwilio(SimulatedCarrier):
         return "https://api.twilio.com" + path
 
     async def _media(self, request: Request) -> Response:
+        self.media_requests.append(
+            (request.headers.get("host", ""), request.headers.get("authorization"))
+        )
         expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         if request.headers.get("authorization") != expected:
             return Response("Authenticate", status_code=401)
@@ -325,6 +351,27 @@ class TwilioDriver:
         return self.post(
             "/twilio/messages", self.inbound_params(from_=from_, to=to, body=body, **options)
         )
+
+    def group_text(
+        self, *, conversation_sid: str, sid: str, index: int, author: str, body: str
+    ) -> httpx.Response:
+        """Twilio's Conversations webhook for a member's text to a group text."""
+        params = {
+            "EventType": "onMessageAdded",
+            "AccountSid": ACCOUNT_SID,
+            "ChatServiceSid": "IS" + "0" * 32,
+            "ConversationSid": conversation_sid,
+            "MessageSid": sid,
+            "Index": str(index),
+            "Author": author,
+            "Body": body,
+            "ParticipantSid": "MB" + secrets.token_hex(16),
+            "Source": "SMS",
+            "Attributes": "{}",
+            "DateCreated": "2026-11-30T16:00:00.000Z",
+            "RetryCount": "0",
+        }
+        return self.post("/twilio/conversations", params)
 
     def status(
         self, sid: str, status: str, *, to: str, from_: str, error_code: int | None = None

@@ -13,7 +13,9 @@ from sqlmodel import Session, select
 from bot.db import create_db_engine
 from models.contacts import get_or_create_contact
 from models.conversations import open_or_reopen_conversation, send_text
+from models.groups import create_group_conversation
 from models.inbound import receive_text
+from models.outbound_media import OutboundFile
 from models.tables import Conversation, Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
 from tests.factories import make_line
@@ -53,11 +55,10 @@ def _thread_posts(engine, fake_slack: FakeSlack) -> list:
 def _killed_while_texting(
     point: str, tmp_path, database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio
 ) -> None:
-    """Alice texts Jane with /text; the bot dies at `point` (its Slack lease is short, so a
-    restarted bot takes its conversation over soon)."""
-    doomed = BotProcess(
-        tmp_path, database_url, fake_slack, fake_twilio, crash_at=point, MIRROR_LEASE_SECONDS="2"
-    )
+    """Alice texts Jane with /text; the bot dies at `point` (with the default settings: a
+    restarted bot takes its conversation's Slack work over once the dead one's short lease
+    runs out)."""
+    doomed = BotProcess(tmp_path, database_url, fake_slack, fake_twilio, crash_at=point)
     SlackDriver(doomed.url, fake_slack).slash("Sales 2025550123 Your table is ready", user=ALICE)
     assert doomed.wait_killed() == -signal.SIGKILL
     doomed.stop()
@@ -83,6 +84,54 @@ def test_a_crash_around_the_send_still_texts_exactly_once(
         posts = wait_until(lambda: _thread_posts(engine, fake_slack), timeout=30, what="the thread")
         assert [p.text for p in posts] == ["Your table is ready"]
         assert len(fake_slack.top_level(CHANNEL)) == 1
+    finally:
+        restarted.stop()
+
+
+def _queue_texts_to_jane(engine, bodies: list[str]) -> None:
+    """Texts to Jane queued together (the dispatcher finds them on its next poll)."""
+    with Session(engine) as session, session.begin():
+        line = session.exec(select(Line)).one()
+        jane, _ = get_or_create_contact(session=session, team_id=line.team_id, phone=JANE)
+        conversation, _ = open_or_reopen_conversation(
+            session=session, line=line, contact=jane, user_id=ALICE
+        )
+        for body in bodies:
+            send_text(
+                session=session,
+                conversation=conversation,
+                line=line,
+                recipients=[jane],
+                body=body,
+                author_user_id=ALICE,
+            )
+
+
+@pytest.mark.parametrize("point", ["after_claim", "after_send"])
+def test_a_crash_mid_send_keeps_a_phones_texts_in_order_and_settles_within_seconds(
+    point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    texts = ["Your table is ready", "It is by the window"]
+    doomed = BotProcess(tmp_path, database_url, fake_slack, fake_twilio, crash_at=point)
+    _queue_texts_to_jane(engine, texts)
+    assert doomed.wait_killed() == -signal.SIGKILL
+    doomed.stop()
+    assert len(fake_twilio.sent_to(JANE)) == (1 if point == "after_send" else 0)
+
+    # Default settings: how soon an unconfirmed send is settled is what is tested.
+    restarted = BotProcess(tmp_path, database_url, fake_slack, fake_twilio)
+    try:
+        # Well before the minute a cut send used to wait (how soon exactly is measured by
+        # the benchmarks, not asserted here).
+        wait_until(
+            lambda: all(d.provider_sid for d in _deliveries(engine)),
+            timeout=40,
+            what="both texts settled",
+        )
+        sms = fake_twilio.sent_to(JANE)
+        assert [m.body for m in sms] == texts  # in order, each once
+        by_id = sorted(_deliveries(engine), key=lambda d: d.id or 0)
+        assert [d.provider_sid for d in by_id] == [m.sid for m in sms]
     finally:
         restarted.stop()
 
@@ -148,6 +197,55 @@ def test_a_crash_after_an_inbound_text_is_stored_still_shows_it_once(
         wait_until(lambda: len(fake_slack.calls_to("chat.postMessage")) >= 2, what="posts")
         assert [p.text for p in _thread_posts(engine, fake_slack)] == ["Are you open today?"]
         assert len(fake_slack.top_level(CHANNEL)) == 1 and posts
+    finally:
+        restarted.stop()
+
+
+@pytest.mark.parametrize("point", ["after_claim", "after_send"])
+def test_a_crash_around_an_mms_send_texts_its_picture_once_at_a_url_that_still_answers(
+    point: str, tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(300)
+    shared = fake_slack.add_file(picture, name="menu.png", mimetype="image/png")
+    doomed = BotProcess(tmp_path, database_url, fake_slack, fake_twilio, crash_at=point)
+    with Session(engine) as session, session.begin():
+        line = session.exec(select(Line)).one()
+        jane, _ = get_or_create_contact(session=session, team_id=line.team_id, phone=JANE)
+        conversation, _ = open_or_reopen_conversation(
+            session=session, line=line, contact=jane, user_id=ALICE
+        )
+        send_text(
+            session=session,
+            conversation=conversation,
+            line=line,
+            recipients=[jane],
+            body="Today's menu",
+            author_user_id=ALICE,
+            media=[
+                OutboundFile(
+                    file_id=shared["id"],
+                    name="menu.png",
+                    content_type="image/png",
+                    size=len(picture),
+                    url=shared["url_private_download"],
+                )
+            ],
+        )
+    assert doomed.wait_killed() == -signal.SIGKILL
+    doomed.stop()
+
+    restarted = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, RECONCILE_AFTER_SECONDS="1"
+    )
+    try:
+        wait_until(lambda: _deliveries(engine)[0].provider_sid, timeout=30, what="the send settled")
+        [sms] = fake_twilio.sent_to(JANE)  # once, whatever the crash
+        assert sms.body == "Today's menu" and len(sms.media_urls) == 1
+        # PUBLIC_URL names each test process's own port; the path is what Twilio fetches.
+        path = sms.media_urls[0].split("/media/", 1)[1]
+        fetched = httpx.get(f"{restarted.url}/media/{path}")
+        assert fetched.status_code == 200 and fetched.content == picture
+        assert fetched.headers["content-type"] == "image/png"
     finally:
         restarted.stop()
 
@@ -220,5 +318,51 @@ def test_a_shutdown_behind_slacks_pace_exits_cleanly_and_the_next_process_posts_
         assert len(parents) == len(customers)  # each once
         replies = sorted(m.text for p in parents for m in fake_slack.thread(CHANNEL, p.ts))
         assert replies == sorted(f"hello {n}" for n in range(len(customers)))
+    finally:
+        restarted.stop()
+
+
+def test_a_crash_between_making_a_group_text_and_recording_it_reuses_it(
+    tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    members = ["+12025550131", "+12025550132", "+12025550133"]
+    doomed = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, crash_at="after_group_create"
+    )
+    with Session(engine) as session, session.begin():
+        line = session.exec(select(Line)).one()
+        line.group_mms = True
+        contacts = [
+            get_or_create_contact(session=session, team_id=line.team_id, phone=phone)[0]
+            for phone in members
+        ]
+        group = create_group_conversation(
+            session=session, line=line, contacts=contacts, user_id=ALICE, group_mms=True
+        )
+        send_text(
+            session=session,
+            conversation=group,
+            line=line,
+            recipients=contacts,
+            body="Dinner Friday?",
+            author_user_id=ALICE,
+            skip_opted_out=True,
+        )
+    assert doomed.wait_killed() == -signal.SIGKILL
+    doomed.stop()
+    made = list(fake_twilio.group_texts.conversations.values())
+    assert len(made) == 1 and made[0].messages == []
+
+    restarted = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, RECONCILE_AFTER_SECONDS="1"
+    )
+    try:
+        wait_until(lambda: _deliveries(engine)[0].provider_sid, timeout=30, what="the send settled")
+        assert list(fake_twilio.group_texts.conversations.values()) == made  # not a second one
+        assert [m.body for m in made[0].messages] == ["Dinner Friday?"]
+        with Session(engine) as session:
+            assert session.exec(select(Conversation)).one().provider_conversation_sid == made[0].sid
+        assert len(fake_twilio.group_texts.create_requests) == 2  # the second was told 50438
+        assert fake_twilio.requests == []
     finally:
         restarted.stop()

@@ -19,8 +19,12 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.db import create_db_engine
+from models.conversations import send_text
+from models.deliveries import Failed, Taken, find_deliveries_of
+from models.error_codes import GROUP_NOT_ENABLED, describe_error
+from models.groups import create_group_conversation
 from models.tables import Line
-from tests.factories import make_line
+from tests.factories import make_contact, make_line, make_text, settle_delivery
 from tests.fakes.servers import bind_loopback
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeChannel, FakeSlack
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, OwnedNumber
@@ -28,10 +32,11 @@ from tests.processes import clean_environment, textbot_command
 from tests.slack_driver import SIGNING_SECRET
 
 PUBLIC_URL = "https://textbot.example.com"
+GROUP_TEXTS_URL = f"{PUBLIC_URL}/twilio/conversations"
 INBOUND_URL = PUBLIC_URL + "/twilio/messages"
 SALES = "+12025550100"
 SUPPORT = "+12025550101"
-SETTINGS_PREFIXES = ("SLACK_", "TWILIO_", "PUBLIC_URL", "DATABASE_URL")
+SETTINGS_PREFIXES = ("SLACK_", "TWILIO_", "PUBLIC_URL", "DATABASE_URL", "METRICS_", "DEV_PHONE_")
 
 runner = CliRunner()
 
@@ -75,7 +80,7 @@ class Deployment:
 def deploy(database_url: str, slack: FakeSlack, twilio: FakeTwilio) -> Deployment:
     engine = create_db_engine(database_url)
     with Session(engine) as session:
-        make_line(session, number=SALES, name="Sales", channel_id="C0SALES")
+        make_line(session, number=SALES, name="Sales", channel_id="C0SALES", grants=("U0ALICE",))
         session.commit()
     engine.dispose()
     env = {
@@ -87,6 +92,7 @@ def deploy(database_url: str, slack: FakeSlack, twilio: FakeTwilio) -> Deploymen
         "TWILIO_API_URL": twilio.url,
         "PUBLIC_URL": PUBLIC_URL,
         "DATABASE_URL": database_url,
+        "METRICS_TOKEN": "test-metrics-token",
     }
     return Deployment(
         env=env,
@@ -148,10 +154,12 @@ def test_all_is_well(deployment: Deployment, tmp_path: Path) -> None:
         "ok   Slack token",
         "ok   Slack scopes",
         "ok   Slack requests",
+        "ok   Open routes",
         "ok   Twilio",
         "ok   Twilio webhooks",
         "ok   Line +1 202-555-0100 (Sales)",
         "ok   Line +1 202-555-0100 (Sales)",
+        "ok   Slack posts",
     ]
     assert "Slack token: workspace Test (T0TEST), bot @textbot" in result.stdout
     assert "channel #sales (C0SALES), and the bot is in it" in result.stdout
@@ -166,8 +174,40 @@ def test_socket_mode_checks_the_app_token(deployment: Deployment) -> None:
     deployment.env["SLACK_APP_TOKEN"] = APP_TOKEN
     result = deployment.doctor()
     assert result.exit_code == 0, result.output
-    assert "ok   Slack requests: Socket Mode: SLACK_APP_TOKEN opens a connection" in result.output
+    assert (
+        "ok   Slack requests: Socket Mode: SLACK_APP_TOKEN opens a connection; /slack/events is "
+        "served over HTTP as well, and only requests signed with SLACK_SIGNING_SECRET are taken"
+    ) in result.output
     assert deployment.slack.calls_to("apps.connections.open")
+
+
+def test_socket_mode_alone_says_slack_is_not_served_over_http(deployment: Deployment) -> None:
+    deployment.env["SLACK_APP_TOKEN"] = APP_TOKEN
+    del deployment.env["SLACK_SIGNING_SECRET"]
+    result = deployment.doctor()
+    assert result.exit_code == 0, result.output
+    assert (
+        "ok   Slack requests: Socket Mode: SLACK_APP_TOKEN opens a connection; /slack/events is "
+        "not served over HTTP\n"
+    ) in result.output
+
+
+def test_an_open_metrics_route_is_pointed_out(deployment: Deployment) -> None:
+    del deployment.env["METRICS_TOKEN"]
+    result = deployment.doctor()
+    assert result.exit_code == 0, result.output
+    assert "info Open routes: GET /metrics (counts, no customer data) answers anyone" in (
+        result.output
+    )
+
+
+def test_a_dev_phone_open_to_other_machines_needs_fixing(deployment: Deployment) -> None:
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_URL", "PUBLIC_URL"):
+        del deployment.env[name]
+    deployment.env["DEV_PHONE_ALLOW_REMOTE"] = "true"
+    result = deployment.doctor()
+    assert result.exit_code == 1, result.output
+    assert "FIX  Open routes: the dev phone at /phone answers any machine" in result.output
 
 
 def test_without_twilio_credentials_the_simulator_is_no_problem(deployment: Deployment) -> None:
@@ -380,6 +420,29 @@ def test_each_problem_is_named_with_its_fix(
     assert result.output.rstrip().endswith("1 thing to fix.")
 
 
+def test_posts_slack_refused_for_good_are_shown_with_their_fix(deployment: Deployment) -> None:
+    engine = create_db_engine(deployment.database_url)
+    with Session(engine) as session:
+        line = session.exec(select(Line).where(Line.number == SALES)).one()
+        for phone in ("+12025550123", "+12025550124"):
+            conversation, message = make_text(
+                session, line=line, contact=make_contact(session, phone=phone)
+            )
+            conversation.slack_error = "is_archived"
+            session.add(conversation)
+        message.slack_error = "invalid_blocks"
+        session.add(message)
+        session.commit()
+    engine.dispose()
+    result = deployment.doctor()
+    assert result.exit_code == 1, result.output
+    [line] = _problems(result.output)
+    assert line.startswith("FIX  Slack posts: "), result.output
+    assert "2 conversation(s) in channel C0SALES wait for Slack (is_archived)" in line
+    assert "1 message(s) refused (invalid_blocks)" in line
+    assert "unarchive the channel, or move the line" in line
+
+
 def test_a_broken_slack_token_leaves_the_channels_unchecked(deployment: Deployment) -> None:
     deployment.env["SLACK_BOT_TOKEN"] = "xoxb-revoked"
     result = deployment.doctor()
@@ -553,3 +616,94 @@ def test_lines_configure_twilio_needs_a_line_on_a_number(deployment: Deployment)
     service_line = deployment.run("lines", "configure-twilio", SALES)
     assert service_line.exit_code == 1
     assert f"Sales texts through Messaging Service MG{'0' * 32}" in service_line.output
+
+
+def _group_texts_come_here(deployment: Deployment) -> None:
+    deployment.twilio.group_texts.webhook = GROUP_TEXTS_URL
+    deployment.twilio.group_texts.webhook_filters = ["onMessageAdded"]
+
+
+def test_a_group_text_line_whose_number_cannot_send_mms_is_to_fix(
+    deployment: Deployment,
+) -> None:
+    deployment.update_line(group_mms=True)
+    _group_texts_come_here(deployment)
+    result = deployment.doctor()
+    assert result.exit_code == 0, result.output
+    assert "reply-all groups are group texts (group MMS)" in result.output
+    deployment.number.mms = False
+    result = deployment.doctor()
+    assert result.exit_code == 1
+    assert f"Twilio number {deployment.number.sid} cannot send MMS" in result.output
+    assert "--group-mms off" in result.output
+
+
+def _group_text_answered(deployment: Deployment, *, error_code: int | None) -> None:
+    """A group text on the Sales line that Twilio refused (`error_code`) or accepted."""
+    engine = create_db_engine(deployment.database_url)
+    with Session(engine) as session:
+        line = session.exec(select(Line).where(Line.number == SALES)).one()
+        members = [make_contact(session, phone=p) for p in ("+12025550131", "+12025550132")]
+        group = create_group_conversation(
+            session=session, line=line, contacts=members, user_id="U0ALICE", group_mms=True
+        )
+        message, _ = send_text(
+            session=session,
+            conversation=group,
+            line=line,
+            recipients=members,
+            body="Hi all",
+            author_user_id="U0ALICE",
+        )
+        (delivery,) = find_deliveries_of(session=session, message_ids=[message.id or 0])
+        outcome = (
+            Taken("IM" + "1" * 32, "sent")
+            if error_code is None
+            else Failed(describe_error(error_code), error_code)
+        )
+        settle_delivery(session=session, delivery=delivery, outcome=outcome)
+        session.commit()
+    engine.dispose()
+
+
+def test_a_group_text_line_on_an_account_without_group_texting_is_to_fix(
+    deployment: Deployment,
+) -> None:
+    deployment.update_line(group_mms=True)
+    _group_texts_come_here(deployment)
+    _group_text_answered(deployment, error_code=GROUP_NOT_ENABLED)
+    result = deployment.doctor()
+    assert result.exit_code == 1
+    (problem,) = _problems(result.output)
+    assert "group texting (group MMS) is not enabled on the account (error 50452" in problem
+    assert "ask Twilio support to enable group MMS" in problem and "--group-mms off" in problem
+
+    _group_text_answered(deployment, error_code=None)  # enabled since: the next one went
+    result = deployment.doctor()
+    assert result.exit_code == 0, result.output
+    assert "reply-all groups are group texts (group MMS)" in result.output
+
+
+def test_configure_twilio_points_the_accounts_group_texts_here(deployment: Deployment) -> None:
+    """A group-text line needs the account's Conversations webhook: the doctor says so, and
+    `lines configure-twilio` sets it, keeping the events it posted already."""
+    turned_on = deployment.run("lines", "configure", SALES, "--group-mms", "on")
+    assert f"`textbot lines configure-twilio {SALES}` points it here" in turned_on.output
+    groups = deployment.twilio.group_texts
+    groups.webhook, groups.webhook_filters = "https://old.example.com/hook", ["onMessageUpdated"]
+    result = deployment.doctor()
+    assert result.exit_code == 1
+    (problem,) = _problems(result.output)
+    assert "members' texts to group texts go to https://old.example.com/hook" in problem
+    assert "textbot lines configure-twilio NUMBER" in problem
+
+    configured = deployment.run("lines", "configure-twilio", SALES)
+    assert configured.exit_code == 0, configured.output
+    assert f"now come to {GROUP_TEXTS_URL}; before, they went to https://old" in configured.output
+    assert groups.webhook == GROUP_TEXTS_URL
+    assert groups.webhook_filters == ["onMessageAdded", "onMessageUpdated"]
+    result = deployment.doctor()
+    assert result.exit_code == 0, result.output
+    assert f"their texts come to {GROUP_TEXTS_URL}" in result.output
+    again = deployment.run("lines", "configure-twilio", SALES)
+    assert "already come to" in again.output

@@ -17,6 +17,7 @@ from tests.slack_driver import (
     button_payload,
     event_body,
     message_event,
+    shown_modal,
     submission_payload,
     wait_until,
 )
@@ -61,9 +62,7 @@ def _click(bot: Bot, user: str, action_id: str, value: str) -> dict:
     )
     payload["container"] = {"type": "view", "view_id": "VHOME"}
     bot.slack.interact(payload)
-    return wait_until(lambda: bot.fake_slack.calls_to("views.open")[before:], what="a modal")[
-        0
-    ].params["view"]
+    return shown_modal(bot.fake_slack, before=before)
 
 
 def _submit(bot: Bot, user: str, callback_id: str, values: dict, metadata: dict | None = None):
@@ -426,3 +425,129 @@ def test_saved_replies_are_checked_like_everything_else(bot: Bot, line: Line) ->
     assert deleted.status_code == 200
     assert [e.action for e in _audit(bot)] == ["reply.add", "reply.delete"]
     assert bot.fake_twilio.requests == []
+
+
+def test_names_longer_than_slack_can_show_are_refused_in_the_form(bot: Bot, line: Line) -> None:
+    long_name = "Sales and support for the north-east region, weekdays"  # 53 characters
+    _home(bot, ADMIN)
+    _home(bot, MANAGER)
+    added = _submit(
+        bot,
+        ADMIN,
+        ids.ADD_LINE_VIEW,
+        {
+            ids.LINE_NUMBER_BLOCK: {"type": "plain_text_input", "value": "(202) 555-0110"},
+            ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": long_name},
+            ids.LINE_CHANNEL_BLOCK: {
+                "type": "conversations_select",
+                "selected_conversation": "C0SUPPORT",
+            },
+        },
+    )
+    assert added.json()["errors"] == {
+        ids.LINE_NAME_BLOCK: "A line's name can be at most 40 characters (this one has 53): "
+        "it shows in menus and on every conversation."
+    }
+    renamed = _submit(
+        bot,
+        MANAGER,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(
+            line, **{ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": long_name}}
+        ),
+        {"line_id": line.id},
+    )
+    assert "at most 40 characters" in renamed.json()["errors"][ids.LINE_NAME_BLOCK]
+    reply = _submit(
+        bot,
+        MANAGER,
+        ids.SAVED_REPLIES_VIEW,
+        _reply_values("Opening hours over the holidays", "We open at 9"),
+        {"line_id": line.id},
+    )
+    assert "at most 30 characters" in reply.json()["errors"][ids.REPLY_NAME_BLOCK]
+    with bot.session() as session:
+        assert [line.name for line in session.exec(select(Line)).all()] == ["Sales"]
+        assert session.exec(select(SavedReply)).all() == []
+    assert _audit(bot) == []
+
+
+def test_a_line_name_is_one_line_of_the_workspace_in_any_case(bot: Bot, line: Line) -> None:
+    """Quick send picks a line by its name: a second line cannot take one, whatever its
+    case, neither when added nor when renamed."""
+    _home(bot, ADMIN)  # Slack says who is an admin
+    response = _submit(
+        bot,
+        ADMIN,
+        ids.ADD_LINE_VIEW,
+        {
+            ids.LINE_NUMBER_BLOCK: {"type": "plain_text_input", "value": "(202) 555-0110"},
+            ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": "SALES"},
+            ids.LINE_CHANNEL_BLOCK: {
+                "type": "conversations_select",
+                "selected_conversation": "C0SUPPORT",
+            },
+        },
+    )
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {
+            ids.LINE_NAME_BLOCK: "There is already a line called 'Sales' (+12025550100) in "
+            "this workspace: pick another name."
+        },
+    }
+    with bot.session() as session, session.begin():
+        assert [x.name for x in session.exec(select(Line)).all()] == ["Sales"]
+        support = make_line(session, number="+12025550110", name="Support", channel_id="C0SUP")
+        support_id = support.id
+    renamed = _submit(
+        bot,
+        ADMIN,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(
+            support, **{ids.LINE_NAME_BLOCK: {"type": "plain_text_input", "value": "sales"}}
+        ),
+        {"line_id": support_id},
+    )
+    assert renamed.json()["errors"] == {
+        ids.LINE_NAME_BLOCK: "There is already a line called 'Sales' (+12025550100) in this "
+        "workspace: pick another name."
+    }
+    with bot.session() as session:
+        assert session.get_one(Line, support_id).name == "Support"
+    assert [e.action for e in _audit(bot)] == []
+
+
+def test_group_texts_are_a_line_setting_in_the_settings_form(bot: Bot, line: Line) -> None:
+    _home(bot, MANAGER)
+    modal = _click(bot, MANAGER, ids.LINE_SETTINGS_ACTION, str(line.id))
+    assert ids.LINE_GROUP_MMS_BLOCK in {b.get("block_id") for b in modal["blocks"]}
+    on = {"type": "checkboxes", "selected_options": [{"value": "on"}]}
+    response = _submit(
+        bot,
+        MANAGER,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(line, **{ids.LINE_GROUP_MMS_BLOCK: on}),
+        {"line_id": line.id},
+    )
+    assert response.status_code == 200 and not response.content
+    with bot.session() as session:
+        assert session.get_one(Line, line.id).group_mms
+    assert [e.detail for e in _audit(bot)] == ["set Sales: reply-all groups group texts"]
+    # A toll-free line cannot: its form says why, and a crafted submission is refused.
+    with bot.session() as session, session.begin():
+        free = make_line(session, number="+18885550100", name="Free", channel_id="C0FREE")
+        grant_line(session=session, line=free, principals=[MANAGER], manager=True)
+    modal = _click(bot, MANAGER, ids.LINE_SETTINGS_ACTION, str(free.id))
+    assert ids.LINE_GROUP_MMS_BLOCK not in {b.get("block_id") for b in modal["blocks"]}
+    assert "is a toll-free number" in json.dumps(modal)
+    refused = _submit(
+        bot,
+        MANAGER,
+        ids.LINE_SETTINGS_VIEW,
+        _settings_values(free, **{ids.LINE_GROUP_MMS_BLOCK: on}),
+        {"line_id": free.id},
+    )
+    assert "toll-free" in refused.json()["errors"][ids.LINE_GROUP_MMS_BLOCK]
+    with bot.session() as session:
+        assert not session.get_one(Line, free.id).group_mms

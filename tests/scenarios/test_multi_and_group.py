@@ -145,14 +145,16 @@ def test_multi_to_a_new_a_known_and_an_opted_out_contact(bot: Bot, line: Line) -
         conversations = session.exec(
             select(Conversation).where(col(Conversation.contact_id).is_not(None))
         ).all()
+
     # Cat's conversation holds only her STOP; Ann and the new number got one each.
-    threads = wait_until(
-        lambda: [
+    def threads_of_ann_and_new() -> list[Conversation] | None:
+        found = [
             c for c in _conversations_with_threads(bot) if c.contact_id != _contact_id(bot, CAT)
-        ],
-        what="threads",
-    )
-    assert len(threads) == 2 and len({c.slack_thread_ts for c in threads}) == 2
+        ]
+        return found if len(found) == 2 else None  # the mirror posts them one after the other
+
+    threads = wait_until(threads_of_ann_and_new, what="two threads")
+    assert len({c.slack_thread_ts for c in threads}) == 2
     summary = wait_until(lambda: _dm(bot), what="the summary DM")[0]
     assert "to 2 recipient(s)" in summary.all_text
     assert "Cat (+1 202-555-0133): :no_entry_sign: not sent, opted out" in summary.all_text

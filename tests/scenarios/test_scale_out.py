@@ -40,6 +40,7 @@ def test_two_processes_send_each_text_once_within_each_lines_rate(
                     number=f"+120255501{line_number:02d}",
                     name=f"Line {line_number}",
                     channel_id=f"C0LINE{line_number}",
+                    grants=("U0ALICE",),  # the texts' author
                 )
                 line.sends_per_second = RATE
                 for n in range(PER_LINE):

@@ -8,20 +8,23 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import select
 
 from handlers import ids
 from models.tables import Contact, Conversation, Delivery, DeliveryStatus, Line, Message
 from models.types import utcnow
 from tests.conftest import Bot
 from tests.factories import make_contact, make_line
+from tests.scenarios.sales_line import (
+    ALICE,
+    CHANNEL,
+    JANE,
+    SALES,
+    schedule,
+    scheduled_post,
+    time_passes,
+)
 from tests.slack_driver import event_body, submission_payload, wait_until
-
-ALICE = "U0ALICE"
-SALES = "+12025550100"
-CHANNEL = "C0SALES"
-JANE = "+12025550123"
 
 
 @pytest.fixture
@@ -32,46 +35,8 @@ def line(bot: Bot) -> Line:
     return line
 
 
-def _schedule(bot: Bot, line: Line, when: int, message: str = "Reminder: your visit is tomorrow"):
-    with bot.session() as session:
-        jane = session.exec(select(Contact).where(Contact.phone == JANE)).one()
-    view = bot.slack.open_modal(user=ALICE)
-    payload = submission_payload(
-        view, user=ALICE, line_id=str(line.id), recipient=f"contact:{jane.id}", message=message
-    )
-    payload["view"]["state"]["values"][ids.SEND_AT_BLOCK] = {
-        ids.SEND_AT_ACTION: {"type": "datetimepicker", "selected_date_time": when}
-    }
-    return bot.slack.interact(payload)
-
-
-def _post(bot: Bot):
-    def ready():
-        with bot.session() as session:
-            conversation = session.exec(select(Conversation)).first()
-        if conversation is None or not conversation.slack_thread_ts:
-            return None
-        posts = bot.fake_slack.thread(CHANNEL, conversation.slack_thread_ts)
-        return posts[0] if posts else None
-
-    return wait_until(ready, what="the scheduled text in its thread")
-
-
-def _time_passes(bot: Bot) -> None:
-    """Move the schedule into the past, as the clock would."""
-    past = utcnow() - timedelta(seconds=1)
-    with bot.session() as session, session.begin():
-        session.execute(update(Delivery).values(next_attempt_at=past))
-        session.execute(
-            update(Message)
-            .where(col(Message.scheduled_for).is_not(None))
-            .values(scheduled_for=past)
-        )
-    bot.runtime.wake_workers()
-
-
 def test_a_time_in_the_past_is_a_field_error(bot: Bot, line: Line) -> None:
-    response = _schedule(bot, line, int(time.time()) - 60)
+    response = schedule(bot, line, int(time.time()) - 60)
     assert response.json() == {
         "response_action": "errors",
         "errors": {
@@ -83,13 +48,13 @@ def test_a_time_in_the_past_is_a_field_error(bot: Bot, line: Line) -> None:
 
 
 def test_a_scheduled_text_waits_then_goes_out_once(bot: Bot, line: Line) -> None:
-    response = _schedule(bot, line, int(time.time()) + 3600)
+    response = schedule(bot, line, int(time.time()) + 3600)
     assert "is scheduled for" in json.dumps(response.json()["view"])
-    post = _post(bot)
+    post = scheduled_post(bot)
     assert ":alarm_clock:" in post.all_text and ids.CANCEL_SCHEDULED_ACTION in post.all_text
     time.sleep(1.0)  # several dispatcher polls
     assert bot.fake_twilio.requests == []
-    _time_passes(bot)
+    time_passes(bot)
     sms = wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the scheduled text")
     assert [m.body for m in sms] == ["Reminder: your visit is tomorrow"]
     wait_until(
@@ -99,8 +64,8 @@ def test_a_scheduled_text_waits_then_goes_out_once(bot: Bot, line: Line) -> None
 
 
 def test_cancel_in_the_thread_stops_it(bot: Bot, line: Line) -> None:
-    _schedule(bot, line, int(time.time()) + 3600)
-    post = _post(bot)
+    schedule(bot, line, int(time.time()) + 3600)
+    post = scheduled_post(bot)
     with bot.session() as session:
         message = session.exec(select(Message)).one()
     bot.slack.click(
@@ -111,7 +76,7 @@ def test_cancel_in_the_thread_stops_it(bot: Bot, line: Line) -> None:
         message_ts=post.ts,
     )
     wait_until(lambda: "Canceled" in post.all_text, what="shown canceled")
-    _time_passes(bot)
+    time_passes(bot)
     time.sleep(0.6)
     assert bot.fake_twilio.requests == []
     with bot.session() as session:
@@ -119,8 +84,8 @@ def test_cancel_in_the_thread_stops_it(bot: Bot, line: Line) -> None:
 
 
 def test_a_text_from_the_contact_cancels_the_scheduled_one(bot: Bot, line: Line) -> None:
-    _schedule(bot, line, int(time.time()) + 3600)
-    _post(bot)
+    schedule(bot, line, int(time.time()) + 3600)
+    scheduled_post(bot)
     bot.twilio.text(from_=JANE, to=SALES, body="Actually I need to reschedule")
     with bot.session() as session:
         conversation = session.exec(select(Conversation)).one()
@@ -129,14 +94,14 @@ def test_a_text_from_the_contact_cancels_the_scheduled_one(bot: Bot, line: Line)
         what="the notice",
     )
     assert "texted in before the scheduled text left, so it was canceled" in posts[2].text
-    _time_passes(bot)
+    time_passes(bot)
     time.sleep(0.6)
     assert bot.fake_twilio.requests == []
 
 
 def test_app_home_lists_my_scheduled_texts(bot: Bot, line: Line) -> None:
-    _schedule(bot, line, int(time.time()) + 3600)
-    _post(bot)
+    schedule(bot, line, int(time.time()) + 3600)
+    scheduled_post(bot)
     event = {
         "type": "app_home_opened",
         "user": ALICE,
@@ -154,7 +119,7 @@ def test_app_home_lists_my_scheduled_texts(bot: Bot, line: Line) -> None:
 
 def test_an_idle_conversation_closes_itself_and_says_so(bot: Bot, line: Line) -> None:
     bot.slack.slash("Sales 2025550123 Hello", user=ALICE)
-    post = _post(bot)
+    post = scheduled_post(bot)
     assert post.text == "Hello"
     assert bot.runtime.close_idle_conversations(now=utcnow() + timedelta(days=6)) == 0
     assert (
@@ -175,9 +140,38 @@ def test_an_idle_conversation_closes_itself_and_says_so(bot: Bot, line: Line) ->
     wait_until(lambda: ids.CLOSE_CONVERSATION_ACTION in parent.all_text, what="reopened by a text")
 
 
+def _quiet_box(view: dict) -> str:
+    box = next(b for b in view["blocks"] if b.get("block_id") == ids.QUIET_OK_BLOCK)
+    return str(box["element"]["options"][0]["text"]["text"])
+
+
+def test_the_forms_quiet_hours_box_names_the_lines_own_hours(bot: Bot, line: Line) -> None:
+    """It said 9pm to 8am whatever the line's quiet hours were."""
+    with bot.session() as session, session.begin():
+        session.get_one(Line, line.id).quiet_start_hour = 22
+        session.get_one(Line, line.id).quiet_end_hour = 7
+    view = bot.slack.open_modal(user=ALICE)
+    assert _quiet_box(view) == "Send even if it is night for the recipient (10pm to 7am their time)"
+    # With two lines whose hours differ, the box cannot say which until a line is picked.
+    with bot.session() as session, session.begin():
+        make_line(
+            session,
+            number="+12025550101",
+            name="Billing",
+            channel_id="C0BILLING",
+            grants=(ALICE,),
+            quiet_hours=(21, 8),
+        )
+    view = bot.slack.open_modal(user=ALICE)
+    assert _quiet_box(view) == "Send even if it is night for the recipient (the line's quiet hours)"
+
+
 def test_quiet_hours_are_flagged_with_the_recipients_local_time(bot: Bot, line: Line) -> None:
     late_evening = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 23:00 in Washington, DC
     bot.runtime.deps.clock = lambda: late_evening
+    with bot.session() as session, session.begin():
+        session.get_one(Line, line.id).quiet_start_hour = 21
+        session.get_one(Line, line.id).quiet_end_hour = 8
     with bot.session() as session:
         jane = session.exec(select(Contact).where(Contact.phone == JANE)).one()
     view = {"type": "modal", "callback_id": ids.NEW_CONVERSATION_VIEW, "blocks": []}

@@ -20,6 +20,7 @@ from tests.slack_driver import (
     button_payload,
     event_body,
     message_event,
+    shown_modal,
     slash_command_body,
     wait_until,
 )
@@ -228,6 +229,23 @@ def test_help_and_unknown_subcommands_answer_with_help(bot: Bot, line: Line, tex
         assert f"I don't know `/text {text}`" in reply
 
 
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"max_multi_recipients": 35, "min_group_participants": 3, "max_group_participants": 7}],
+)
+def test_help_and_the_form_name_the_configured_limits(bot: Bot, line: Line) -> None:
+    """Help said "up to 20" whatever the setting was."""
+    reply = _reply(bot, "help")
+    assert "the same text to up to 35 people" in reply
+    assert "a reply-all group text of 3 to 7 people" in reply
+    before = len(bot.fake_slack.calls_to("views.open"))
+    assert bot.slack.slash("multi", user=ALICE).status_code == 200
+    multi = shown_modal(bot.fake_slack, before=before)
+    assert "Up to 35 recipients." in json.dumps(multi)
+    recipients = next(b for b in multi["blocks"] if b.get("block_id") == ids.RECIPIENTS_BLOCK)
+    assert recipients["element"]["max_selected_items"] == 35
+
+
 def test_text_contacts_lists_matches_privately(bot: Bot, line: Line) -> None:
     assert "Jane Doe: +1 202-555-0123" in _reply(bot, "contacts jan")
     assert "No contact matches “zed”" in _reply(bot, "contacts zed")
@@ -246,8 +264,38 @@ def test_quick_send_to_a_number_and_to_a_contact_by_name(bot: Bot, line: Line) -
 
 
 @pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        ("+12025550100 +12025550177 Ok see you at 5", "Ok see you at 5"),
+        ("Sales +12025550177 I am running late", "I am running late"),
+        ("Sales (202) 555-0177 5 minutes away", "5 minutes away"),
+        ('Sales "Jane Doe" Doe family order is in', "Doe family order is in"),
+        ("Sales “jane doe” Hi", "Hi"),
+        ("sales jane doe Doe a deer", "Doe a deer"),
+    ],
+)
+def test_quick_send_never_eats_the_message(bot: Bot, line: Line, text: str, sent: str) -> None:
+    reply = _reply(bot, text)
+    assert "is on its way" in reply, reply
+    texts = wait_until(lambda: bot.fake_twilio.requests, what="the text")
+    assert [t["Body"] for t in texts] == [sent]
+
+
+def test_quick_send_asks_when_two_contacts_fit(bot: Bot, line: Line) -> None:
+    with bot.session() as session, session.begin():
+        make_contact(session, phone="+12025550125", name="Jane")
+    reply = _reply(bot, "Sales Jane Doe will call you")
+    assert "“Jane” or “Jane Doe”" in reply and "in quotes" in reply
+    assert bot.fake_twilio.requests == []
+    assert "is on its way" in _reply(bot, 'Sales "Jane" Doe will call you')
+    texts = wait_until(lambda: bot.fake_twilio.requests, what="the text")
+    assert [(t["To"], t["Body"]) for t in texts] == [("+12025550125", "Doe will call you")]
+
+
+@pytest.mark.parametrize(
     ("text", "error"),
     [
+        ('Sales "Jane Doe Hi', "a quote is opened but never closed"),
         ("Support 2025550150 Hi", "there is no line called “Support”"),
         ("Billing 2025550150 Hi", "you don't have access to the line Billing"),
         ("Sales Nobody Known Hi", "“Nobody” is neither a valid phone number nor the exact name"),

@@ -12,7 +12,6 @@ from sqlmodel import select
 from handlers import ids
 from models.tables import (
     Contact,
-    Conversation,
     Delivery,
     DeliveryStatus,
     Line,
@@ -21,14 +20,19 @@ from models.tables import (
 )
 from tests.conftest import Bot
 from tests.factories import make_contact, make_line
-from tests.fakes.slack import ChannelMessage
+from tests.scenarios.sales_line import (
+    ALICE,
+    CHANNEL,
+    JANE,
+    MALLORY,
+    SALES,
+    conversations,
+    reply_in_thread,
+    start_with_jane,
+    thread,
+)
 from tests.slack_driver import message_event, wait_until
 
-ALICE = "U0ALICE"  # may use the Sales line
-MALLORY = "U0MALLORY"  # may not
-SALES = "+12025550100"
-CHANNEL = "C0SALES"
-JANE = "+12025550123"
 NEW = "+12025550150"
 
 
@@ -40,71 +44,24 @@ def line(bot: Bot) -> Line:
     return line
 
 
-def _conversations(bot: Bot) -> list[Conversation]:
-    with bot.session() as session:
-        return list(session.exec(select(Conversation).order_by(Conversation.id)).all())
-
-
-def _thread(
-    bot: Bot, count: int, *, conversation: int = 0, timeout: float = 10
-) -> list[ChannelMessage]:
-    """The posts in a conversation's thread once there are at least `count`."""
-
-    def ready():
-        conversations = _conversations(bot)
-        if len(conversations) <= conversation or not conversations[conversation].slack_thread_ts:
-            return None
-        posts = bot.fake_slack.thread(CHANNEL, conversations[conversation].slack_thread_ts)
-        return posts if len(posts) >= count else None
-
-    return wait_until(ready, timeout=timeout, what=f"{count} posts in the thread")
-
-
-def _start_with_jane(bot: Bot, line: Line, text: str = "Hi Jane") -> Conversation:
-    """Alice texts Jane from the modal; returns the conversation once its thread exists."""
-    with bot.session() as session:
-        jane = session.exec(select(Contact).where(Contact.phone == JANE)).one()
-    view = bot.slack.open_modal(user=ALICE)
-    response = bot.slack.submit(
-        view, user=ALICE, line_id=str(line.id), recipient=f"contact:{jane.id}", message=text
-    )
-    assert response.json()["response_action"] == "update", response.text
-    _thread(bot, 1)
-    wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the first text")
-    return _conversations(bot)[0]
-
-
-def _reply_in_thread(bot: Bot, conversation: Conversation, text: str, *, user: str = ALICE, **send):
-    """A person types in the thread: Slack shows it, then tells the bot with an event."""
-    typed = bot.fake_slack.add_user_message(
-        CHANNEL, text, user=user, thread_ts=conversation.slack_thread_ts
-    )
-    event = message_event(
-        channel=CHANNEL, user=user, text=text, ts=typed.ts, thread_ts=conversation.slack_thread_ts
-    )
-    response = bot.slack.send_event(event, **send)
-    assert response.status_code == 200, response.text
-    return typed, event
-
-
 # --- inbound -------------------------------------------------------------------------------
 
 
-def test_a_text_from_a_known_contact_lands_in_its_thread(bot: Bot, line: Line) -> None:
-    conversation = _start_with_jane(bot, line)
+def test_a_text_from_a_known_contact_lands_in_itsthread(bot: Bot, line: Line) -> None:
+    conversation = start_with_jane(bot, line)
     response = bot.twilio.text(from_=JANE, to=SALES, body="Thanks, see you at 3!")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/xml")
     assert response.text == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-    posts = _thread(bot, 2)
+    posts = thread(bot, 2)
     assert posts[1].text == "Thanks, see you at 3!"
     assert posts[1].username == "Jane Doe (+1 202-555-0123)"
-    assert len(_conversations(bot)) == 1 and _conversations(bot)[0].id == conversation.id
+    assert len(conversations(bot)) == 1 and conversations(bot)[0].id == conversation.id
 
 
 def test_a_text_from_a_new_number_starts_a_conversation(bot: Bot, line: Line) -> None:
     bot.twilio.text(from_=NEW, to=SALES, body="Do you deliver on Sundays?")
-    posts = _thread(bot, 1)
+    posts = thread(bot, 1)
     assert posts[0].text == "Do you deliver on Sundays?"
     assert posts[0].username == "+1 202-555-0150"
     parents = bot.fake_slack.top_level(CHANNEL)
@@ -112,16 +69,16 @@ def test_a_text_from_a_new_number_starts_a_conversation(bot: Bot, line: Line) ->
     with bot.session() as session:
         contact = session.exec(select(Contact).where(Contact.phone == NEW)).one()
     assert contact.name is None
-    assert _conversations(bot)[0].contact_id == contact.id
+    assert conversations(bot)[0].contact_id == contact.id
 
 
 def test_the_same_message_sid_three_times_gives_one_slack_message(bot: Bot, line: Line) -> None:
     for _ in range(3):
         response = bot.twilio.text(from_=NEW, to=SALES, body="Hello?", sid="SM" + "a" * 32)
         assert response.status_code == 200
-    _thread(bot, 1)
+    thread(bot, 1)
     bot.twilio.text(from_=NEW, to=SALES, body="Anyone?")  # a later, different text
-    posts = _thread(bot, 2)
+    posts = thread(bot, 2)
     assert [p.text for p in posts] == ["Hello?", "Anyone?"]
     with bot.session() as session:
         assert len(session.exec(select(Message)).all()) == 2
@@ -167,13 +124,11 @@ def test_a_text_to_a_number_in_a_lines_messaging_service_finds_the_line(
     bot.twilio.text(
         from_=NEW, to="+12025550188", body="via service", MessagingServiceSid="MG" + "1" * 32
     )
-    assert _thread(bot, 1)[0].text == "via service"
+    assert thread(bot, 1)[0].text == "via service"
 
 
-def test_a_text_reopens_the_contacts_closed_conversation_in_its_thread(
-    bot: Bot, line: Line
-) -> None:
-    conversation = _start_with_jane(bot, line)
+def test_a_text_reopens_the_contacts_closed_conversation_in_itsthread(bot: Bot, line: Line) -> None:
+    conversation = start_with_jane(bot, line)
     bot.slack.click(
         ids.CLOSE_CONVERSATION_ACTION,
         str(conversation.id),
@@ -181,11 +136,11 @@ def test_a_text_reopens_the_contacts_closed_conversation_in_its_thread(
         channel=CHANNEL,
         message_ts=conversation.slack_thread_ts,
     )
-    wait_until(lambda: _conversations(bot)[0].status == "closed", what="closed")
+    wait_until(lambda: conversations(bot)[0].status == "closed", what="closed")
     bot.twilio.text(from_=JANE, to=SALES, body="One more thing")
-    posts = _thread(bot, 2)
+    posts = thread(bot, 2)
     assert posts[1].text == "One more thing"
-    assert _conversations(bot)[0].status == "open"
+    assert conversations(bot)[0].status == "open"
     parent = bot.fake_slack.top_level(CHANNEL)[0]
     wait_until(lambda: ids.CLOSE_CONVERSATION_ACTION in parent.all_text, what="parent shows open")
 
@@ -202,7 +157,7 @@ def test_inbound_media_are_copied_into_the_thread_or_linked(bot: Bot, line: Line
         media=[(photo, "image/png"), (missing, "image/jpeg")],
     )
     posts = wait_until(
-        lambda: (p := _thread(bot, 2)) and any(x.files for x in p) and p, what="the upload"
+        lambda: (p := thread(bot, 2)) and any(x.files for x in p) and p, what="the upload"
     )
     files = [f for p in posts for f in p.files]
     assert len(files) == 1 and files[0]["size"] == len(b"\x89PNG fake image")
@@ -212,13 +167,35 @@ def test_inbound_media_are_copied_into_the_thread_or_linked(bot: Bot, line: Line
     assert missing in text_post.all_text
 
 
+def test_media_on_a_host_that_is_not_twilios_are_not_fetched_with_the_credentials(
+    bot: Bot, line: Line
+) -> None:
+    """The same fake media server, named by another host than TWILIO_API_URL's: the text
+    arrives, its attachment is not downloaded, and the thread says it could not be."""
+    sid = "SM" + "e" * 32
+    twilio_url = bot.fake_twilio.add_media(sid, b"\x89PNG fake image", "image/png")
+    elsewhere = twilio_url.replace("https://api.twilio.com", bot.fake_twilio.url).replace(
+        "127.0.0.1", "localhost"
+    )
+    bot.twilio.text(from_=JANE, to=SALES, body="Look", sid=sid, media=[(elsewhere, "image/png")])
+    text_post = thread(bot, 1)[0]
+    wait_until(
+        lambda: "attachment 1 could not be fetched" in text_post.all_text,
+        what="the thread to say the attachment was not fetched",
+    )
+    assert text_post.text == "Look"
+    assert elsewhere not in text_post.all_text
+    assert bot.fake_twilio.media_requests == []
+    assert bot.fake_slack.uploads == {}
+
+
 # --- thread replies ------------------------------------------------------------------------
 
 
 def test_a_thread_reply_is_texted_once_even_when_slack_delivers_it_twice(
     bot: Bot, line: Line
 ) -> None:
-    conversation = _start_with_jane(bot, line)
+    conversation = start_with_jane(bot, line)
     typed = bot.fake_slack.add_user_message(
         CHANNEL, "On my way", user=ALICE, thread_ts=conversation.slack_thread_ts
     )
@@ -262,8 +239,8 @@ def test_a_thread_reply_is_texted_once_even_when_slack_delivers_it_twice(
 def test_a_reply_by_someone_without_access_is_not_sent_and_they_are_told(
     bot: Bot, line: Line
 ) -> None:
-    conversation = _start_with_jane(bot, line)
-    _reply_in_thread(bot, conversation, "Let me jump in", user=MALLORY)
+    conversation = start_with_jane(bot, line)
+    reply_in_thread(bot, conversation, "Let me jump in", user=MALLORY)
     note = wait_until(
         lambda: bot.fake_slack.calls_to("chat.postEphemeral"), what="the private note"
     )[0]
@@ -276,7 +253,7 @@ def test_a_reply_by_someone_without_access_is_not_sent_and_they_are_told(
 
 
 def test_the_bots_own_posts_are_never_texted(bot: Bot, line: Line) -> None:
-    conversation = _start_with_jane(bot, line)
+    conversation = start_with_jane(bot, line)
     own = message_event(
         channel=CHANNEL,
         user="U0BOT",
@@ -321,8 +298,8 @@ def test_the_bots_own_posts_are_never_texted(bot: Bot, line: Line) -> None:
     "text", ["Note: she prefers mornings", "// internal: VIP", "NOTE: call first"]
 )
 def test_a_note_stays_internal(bot: Bot, line: Line, text: str) -> None:
-    conversation = _start_with_jane(bot, line)
-    typed, _ = _reply_in_thread(bot, conversation, text)
+    conversation = start_with_jane(bot, line)
+    typed, _ = reply_in_thread(bot, conversation, text)
     wait_until(lambda: "memo" in typed.reactions, what="the note mark")
     assert len(bot.fake_twilio.requests) == 1
     with bot.session() as session:
@@ -334,8 +311,8 @@ def test_a_note_stays_internal(bot: Bot, line: Line, text: str) -> None:
 def test_a_reply_deleted_within_the_delay_is_not_sent(bot: Bot, line: Line) -> None:
     with bot.session() as session, session.begin():
         session.get_one(Line, line.id).reply_delay_seconds = 2
-    conversation = _start_with_jane(bot, line)
-    typed, _ = _reply_in_thread(bot, conversation, "Oops, wrong customer")
+    conversation = start_with_jane(bot, line)
+    typed, _ = reply_in_thread(bot, conversation, "Oops, wrong customer")
     deleted = message_event(
         channel=CHANNEL,
         user="",
@@ -357,7 +334,7 @@ def test_a_reply_deleted_within_the_delay_is_not_sent(bot: Bot, line: Line) -> N
         delivery = session.exec(select(Delivery).order_by(Delivery.id.desc())).first()
     assert delivery.status == DeliveryStatus.CANCELED
     bot.twilio.text(from_=JANE, to=SALES, body="ok")  # time passes, the mirror runs
-    _thread(bot, 3)
+    thread(bot, 3)
     time.sleep(2.5)  # past the delay: the dispatcher would have sent it by now
     assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == ["Hi Jane"]
 
@@ -365,8 +342,8 @@ def test_a_reply_deleted_within_the_delay_is_not_sent(bot: Bot, line: Line) -> N
 def test_a_reply_edited_within_the_delay_is_sent_as_edited(bot: Bot, line: Line) -> None:
     with bot.session() as session, session.begin():
         session.get_one(Line, line.id).reply_delay_seconds = 2
-    conversation = _start_with_jane(bot, line)
-    typed, _ = _reply_in_thread(bot, conversation, "See you at 3")
+    conversation = start_with_jane(bot, line)
+    typed, _ = reply_in_thread(bot, conversation, "See you at 3")
     changed = message_event(
         channel=CHANNEL,
         user="",
@@ -394,9 +371,59 @@ def test_a_reply_edited_within_the_delay_is_sent_as_edited(bot: Bot, line: Line)
     assert bot.fake_twilio.sent_to(JANE)[1].body == "See you at 4"
 
 
+def _edited(conversation, typed, text: str, *, author: str = ALICE, editor: str = ALICE):
+    """The message_changed event Slack sends when `editor` edits the reply `typed`."""
+    return message_event(
+        channel=CHANNEL,
+        user="",
+        text="",
+        ts=f"1700000002.{time.monotonic_ns() % 1_000_000:06d}",
+        thread_ts=None,
+        subtype="message_changed",
+        message={
+            "type": "message",
+            "user": author,
+            "text": text,
+            "ts": typed.ts,
+            "thread_ts": conversation.slack_thread_ts,
+            "edited": {"user": editor, "ts": "1700000002.000000"},
+        },
+    )
+
+
+def test_a_reply_edited_into_a_note_is_not_texted(bot: Bot, line: Line) -> None:
+    with bot.session() as session, session.begin():
+        session.get_one(Line, line.id).reply_delay_seconds = 2
+    conversation = start_with_jane(bot, line)
+    typed, _ = reply_in_thread(bot, conversation, "Your refund is approved")
+    changed = _edited(conversation, typed, "note: check the refund with finance first")
+    assert bot.slack.send_event(changed).status_code == 200
+    wait_until(lambda: "memo" in typed.reactions, what="the note mark")
+    with bot.session() as session:
+        message = session.exec(select(Message).where(Message.slack_ts == typed.ts)).one()
+        deliveries = session.exec(select(Delivery).where(Delivery.message_id == message.id))
+        assert message.direction == "note"
+        assert [d.status for d in deliveries] == [DeliveryStatus.CANCELED]
+    time.sleep(2.5)  # past the delay: the dispatcher would have sent it by now
+    assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == ["Hi Jane"]
+
+
+@pytest.mark.parametrize("forged", ["author", "editor"])
+def test_an_edit_by_someone_else_changes_nothing(bot: Bot, line: Line, forged: str) -> None:
+    with bot.session() as session, session.begin():
+        session.get_one(Line, line.id).reply_delay_seconds = 1
+    conversation = start_with_jane(bot, line)
+    typed, _ = reply_in_thread(bot, conversation, "See you at 3")
+    who = {"author": "U0MALLORY"} if forged == "author" else {"editor": "U0MALLORY"}
+    for text in ("See you never", "note: not texted"):
+        assert bot.slack.send_event(_edited(conversation, typed, text, **who)).status_code == 200
+    wait_until(lambda: len(bot.fake_twilio.sent_to(JANE)) == 2, what="the reply as typed")
+    assert bot.fake_twilio.sent_to(JANE)[1].body == "See you at 3"
+
+
 def test_an_edit_after_the_text_left_is_explained(bot: Bot, line: Line) -> None:
-    conversation = _start_with_jane(bot, line)
-    typed, _ = _reply_in_thread(bot, conversation, "See you at 3")
+    conversation = start_with_jane(bot, line)
+    typed, _ = reply_in_thread(bot, conversation, "See you at 3")
     wait_until(lambda: len(bot.fake_twilio.sent_to(JANE)) == 2, what="the reply sent")
     wait_until(lambda: "outbox_tray" in typed.reactions, what="sent mark")
     changed = message_event(
@@ -423,7 +450,7 @@ def test_an_edit_after_the_text_left_is_explained(bot: Bot, line: Line) -> None:
 
 
 def test_a_reply_in_a_closed_conversation_reopens_it(bot: Bot, line: Line) -> None:
-    conversation = _start_with_jane(bot, line)
+    conversation = start_with_jane(bot, line)
     bot.slack.click(
         ids.CLOSE_CONVERSATION_ACTION,
         str(conversation.id),
@@ -431,45 +458,45 @@ def test_a_reply_in_a_closed_conversation_reopens_it(bot: Bot, line: Line) -> No
         channel=CHANNEL,
         message_ts=conversation.slack_thread_ts,
     )
-    wait_until(lambda: _conversations(bot)[0].status == "closed", what="closed")
-    _reply_in_thread(bot, conversation, "Following up")
+    wait_until(lambda: conversations(bot)[0].status == "closed", what="closed")
+    reply_in_thread(bot, conversation, "Following up")
     wait_until(lambda: len(bot.fake_twilio.sent_to(JANE)) == 2, what="the reply")
-    assert _conversations(bot)[0].status == "open"
+    assert conversations(bot)[0].status == "open"
 
 
 # --- delivery status -------------------------------------------------------------------------
 
 
 def test_out_of_order_status_callbacks_end_at_the_furthest_state(bot: Bot, line: Line) -> None:
-    _start_with_jane(bot, line)
+    start_with_jane(bot, line)
     sid = wait_until(lambda: _delivery(bot).provider_sid, what="the sid")
     for status in ("delivered", "sent", "queued"):
         assert bot.twilio.status(sid, status, to=JANE, from_=SALES).status_code == 204
     assert _delivery(bot).status == DeliveryStatus.DELIVERED
-    wait_until(lambda: "Delivered" in _thread(bot, 1)[0].all_text, what="Delivered in the thread")
+    wait_until(lambda: "Delivered" in thread(bot, 1)[0].all_text, what="Delivered in the thread")
 
 
 def test_an_undelivered_text_shows_the_reason_in_words(bot: Bot, line: Line) -> None:
-    _start_with_jane(bot, line)
+    start_with_jane(bot, line)
     sid = wait_until(lambda: _delivery(bot).provider_sid, what="the sid")
     bot.twilio.status(sid, "sent", to=JANE, from_=SALES)
     bot.twilio.status(sid, "undelivered", to=JANE, from_=SALES, error_code=30006)
     post = wait_until(
-        lambda: (p := _thread(bot, 1)[0]) and "Not delivered" in p.all_text and p, what="failure"
+        lambda: (p := thread(bot, 1)[0]) and "Not delivered" in p.all_text and p, what="failure"
     )
     assert "the number is a landline or cannot receive texts (error 30006)" in post.all_text
     assert _delivery(bot).error_code == 30006
 
 
 def test_a_failed_thread_reply_is_marked_and_explained(bot: Bot, line: Line) -> None:
-    conversation = _start_with_jane(bot, line)
-    typed, _ = _reply_in_thread(bot, conversation, "Are you there?")
+    conversation = start_with_jane(bot, line)
+    typed, _ = reply_in_thread(bot, conversation, "Are you there?")
     wait_until(lambda: len(bot.fake_twilio.sent_to(JANE)) == 2, what="the reply")
     sid = bot.fake_twilio.sent_to(JANE)[1].sid
     wait_until(lambda: "outbox_tray" in typed.reactions, what="sent")
     bot.twilio.status(sid, "undelivered", to=JANE, from_=SALES, error_code=30003)
     wait_until(lambda: "x" in typed.reactions, what="the failed mark")
-    posts = _thread(bot, 3)
+    posts = thread(bot, 3)
     assert "Your reply was not delivered to Jane Doe (+1 202-555-0123)" in posts[-1].text
     assert "unreachable" in posts[-1].text
 
@@ -485,9 +512,9 @@ def _delivery(bot: Bot) -> Delivery:
 def test_stop_then_any_send_attempt_sends_nothing_and_start_re_enables(
     bot: Bot, line: Line
 ) -> None:
-    conversation = _start_with_jane(bot, line)
+    conversation = start_with_jane(bot, line)
     bot.twilio.text(from_=JANE, to=SALES, body="STOP")
-    posts = _thread(bot, 3)
+    posts = thread(bot, 3)
     assert posts[1].text == "STOP"
     assert "texted STOP and is opted out of texts from Sales" in posts[2].text
     with bot.session() as session:
@@ -507,7 +534,7 @@ def test_stop_then_any_send_attempt_sends_nothing_and_start_re_enables(
         },
     }
     # ...and so does a thread reply, privately.
-    _reply_in_thread(bot, conversation, "Sorry to see you go")
+    reply_in_thread(bot, conversation, "Sorry to see you go")
     note = wait_until(
         lambda: bot.fake_slack.calls_to("chat.postEphemeral"), what="the private note"
     )[0]
@@ -516,25 +543,25 @@ def test_stop_then_any_send_attempt_sends_nothing_and_start_re_enables(
 
     bot.twilio.text(from_=JANE, to=SALES, body="start")
     wait_until(
-        lambda: any("can be texted from Sales again" in p.text for p in _thread(bot, 5)),
+        lambda: any("can be texted from Sales again" in p.text for p in thread(bot, 5)),
         what="opt-in notice",
     )
-    _reply_in_thread(bot, conversation, "Welcome back")
+    reply_in_thread(bot, conversation, "Welcome back")
     wait_until(lambda: len(bot.fake_twilio.sent_to(JANE)) == 2, what="texting works again")
     assert bot.fake_twilio.sent_to(JANE)[1].body == "Welcome back"
 
 
 def test_twilios_opt_out_type_is_honoured(bot: Bot, line: Line) -> None:
     bot.twilio.text(from_=NEW, to=SALES, body="ARRET", OptOutType="STOP")
-    posts = _thread(bot, 2)
+    posts = thread(bot, 2)
     assert "opted out" in posts[1].text
     with bot.session() as session:
         assert len(session.exec(select(OptOut)).all()) == 1
 
 
-def test_help_is_noted_in_the_thread(bot: Bot, line: Line) -> None:
+def test_help_is_noted_in_thethread(bot: Bot, line: Line) -> None:
     bot.twilio.text(from_=NEW, to=SALES, body="help")
-    posts = _thread(bot, 2)
+    posts = thread(bot, 2)
     assert "texted HELP" in posts[1].text
 
 
@@ -560,8 +587,8 @@ def _start_with_jane_without_waiting_for_sms(bot: Bot, line: Line) -> None:
 def test_the_opt_out_footer_rides_on_the_first_text_only(bot: Bot, line: Line) -> None:
     with bot.session() as session, session.begin():
         session.get_one(Line, line.id).opt_out_footer = "Reply STOP to opt out"
-    conversation = _start_with_jane(bot, line, text="Welcome!")
-    _reply_in_thread(bot, conversation, "Second text")
+    conversation = start_with_jane(bot, line, text="Welcome!")
+    reply_in_thread(bot, conversation, "Second text")
     wait_until(lambda: len(bot.fake_twilio.sent_to(JANE)) == 2, what="two texts")
     assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == [
         "Welcome!\n\nReply STOP to opt out",
@@ -578,10 +605,10 @@ def test_texts_the_webhook_missed_are_imported_once_in_order(bot: Bot, line: Lin
     assert bot.runtime.reconcile_inbound() == 0
     # The webhook arriving late for one of them changes nothing either.
     bot.twilio.text(from_=NEW, to=SALES, body=first.body, sid=first.sid)
-    posts = _thread(bot, 2)
+    posts = thread(bot, 2)
     time.sleep(0.5)
     assert [
-        p.text for p in bot.fake_slack.thread(CHANNEL, _conversations(bot)[0].slack_thread_ts)
+        p.text for p in bot.fake_slack.thread(CHANNEL, conversations(bot)[0].slack_thread_ts)
     ] == [
         "Hello? (sent while you were down)",
         "Anyone there?",
@@ -604,10 +631,24 @@ def test_an_after_hours_text_gets_the_away_message_once_a_day(bot: Bot, line: Li
     assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == [
         "We're closed; we'll reply from 9am."
     ]
-    posts = _thread(bot, 3, timeout=30)
+    posts = thread(bot, 3, timeout=30)
     assert "We're closed" in posts[1].text or "We're closed" in posts[2].text
     bot.runtime.deps.clock = lambda: datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00: open
     bot.twilio.text(from_=JANE, to=SALES, body="Morning!")
-    _thread(bot, 4)
+    thread(bot, 4)
     time.sleep(0.3)
     assert len(bot.fake_twilio.sent_to(JANE)) == 1
+
+
+def test_a_thread_message_without_its_own_ts_is_ignored(bot: Bot, line: Line) -> None:
+    """No message Slack sends lacks a ts: one that does is answered 200 and changes
+    nothing (it made the handler fail with a 500)."""
+    conversation = start_with_jane(bot, line)
+    event = message_event(
+        channel=CHANNEL, user=ALICE, text="No ts", ts="1", thread_ts=conversation.slack_thread_ts
+    )
+    del event["ts"]
+    response = bot.slack.send_event(event)
+    assert response.status_code == 200, response.text
+    with bot.session() as session:
+        assert [m.body for m in session.exec(select(Message).order_by(Message.id))] == ["Hi Jane"]

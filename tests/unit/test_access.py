@@ -10,8 +10,10 @@ from models.access import (
     find_stale_usergroups,
     find_usable_line,
     find_usable_lines,
+    find_usergroup_handles,
     grant_line,
     replace_usergroup_members,
+    replace_usergroups,
     revoke_line,
 )
 from models.types import utcnow
@@ -132,3 +134,16 @@ def test_stale_usergroups(session: Session, lines) -> None:
     assert find_stale_usergroups(
         session=session, team_id="T0TEST", max_age=timedelta(minutes=5), now=later
     ) == ["S0ONE"]
+
+
+def test_the_workspaces_user_groups_as_last_listed(session: Session) -> None:
+    replace_usergroups(session=session, team_id="T0TEST", handles={"S0B": "sales", "S0A": "ops"})
+    replace_usergroups(session=session, team_id="T9", handles={"S0C": "elsewhere"})
+    assert find_usergroup_handles(session=session, team_id="T0TEST") == {
+        "S0A": "ops",
+        "S0B": "sales",
+    }
+    # A later list replaces it: renamed groups get their new handle, gone ones are forgotten.
+    replace_usergroups(session=session, team_id="T0TEST", handles={"S0B": "sales-team"})
+    assert find_usergroup_handles(session=session, team_id="T0TEST") == {"S0B": "sales-team"}
+    assert find_usergroup_handles(session=session, team_id="T9") == {"S0C": "elsewhere"}

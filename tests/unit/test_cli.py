@@ -105,15 +105,29 @@ def test_contacts_import_reports_skipped_rows(cli, session, tmp_path) -> None:
     )
     result = cli("contacts", "import", str(csv_file))
     assert result.exit_code == 0, result.output
-    assert "Imported 2 new contact(s), updated 1, skipped 2." in result.output
-    assert "skipped row 3: 555-0100 is not a valid number: it needs an area code" in result.output
-    assert "skipped row 5:" in result.output
+    assert "contacts.csv: 5 rows: 2 added, 1 updated, 0 unchanged, 2 skipped." in result.output
+    assert "line 3: 555-0100 is not a valid number: it needs an area code" in result.output
+    assert "line 5: no number was given" in result.output
     contacts = {c.phone: c.name for c in session.exec(select(Contact)).all()}
     assert contacts == {
         "+12025550123": "Jane Doe",
         "+12025550124": "John Smith",
         "+12025550125": None,
     }
+
+
+def test_contacts_import_keeps_nothing_hidden_in_names(cli, session, tmp_path) -> None:
+    make_contact(session, phone="+12025550124", name="John Smith")
+    session.commit()
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(
+        "phone,name\n2025550123,\u202eJane\x07 Doe\n2025550124,John\u2066 Smith\n",
+        encoding="utf-8",
+    )
+    result = cli("contacts", "import", str(csv_file))
+    assert "contacts.csv: 2 rows: 1 added, 0 updated, 1 unchanged, 0 skipped." in result.output
+    contacts = {c.phone: c.name for c in session.exec(select(Contact)).all()}
+    assert contacts == {"+12025550123": "Jane Doe", "+12025550124": "John Smith"}
 
 
 def test_contacts_import_needs_a_phone_column(cli, tmp_path) -> None:
@@ -155,12 +169,13 @@ def test_lines_configure(cli, session) -> None:
         "Reply STOP to opt out",
     )
     assert result.exit_code == 0, result.output
-    assert (
-        "Sales: replies wait 10s, up to 2 texts/s, idle conversations close after 7 days, "
-        "footer: Reply STOP to opt out." in result.output
+    assert result.output.strip() == (
+        "Sales: reply delay 10s, send rate 2 texts/s, auto-close after 7 days, quiet hours "
+        "21-8 (recipient's time), away message off, business hours 09:00-17:00, time zone "
+        'America/New_York, footer "Reply STOP to opt out", reply-all groups relayed.'
     )
     never = cli("lines", "configure", "2025550100", "--auto-close-days", "0")
-    assert "close after 0 days" in never.output
+    assert "auto-close never," in never.output
     line = session.exec(select(Line)).one()
     assert (line.reply_delay_seconds, line.sends_per_second, line.opt_out_footer) == (
         10,
@@ -168,9 +183,32 @@ def test_lines_configure(cli, session) -> None:
         "Reply STOP to opt out",
     )
     session.rollback()  # end the read: on SQLite it holds the write lock
-    assert "footer: none" in cli("lines", "configure", "2025550100", "--no-footer").output
+    assert "footer none, " in cli("lines", "configure", "2025550100", "--no-footer").output
     bad = cli("lines", "configure", "2025550100", "--reply-delay", "-1")
     assert bad.exit_code == 1 and "between 0 and 300 seconds" in bad.output
+
+
+def test_group_texts_are_a_line_setting_for_plus_one_long_codes_only(cli, session) -> None:
+    cli("lines", "add", "2025550100", "--name", "Sales", "--channel", "C0SALES")
+    on = cli("lines", "configure", "2025550100", "--group-mms", "on")
+    assert on.exit_code == 0 and on.output.strip().endswith("reply-all groups group texts.")
+    assert "Sales  group texts" in cli("lines", "list").output
+    off = cli("lines", "configure", "2025550100", "--group-mms", "off")
+    assert off.output.strip().endswith("reply-all groups relayed.")
+    assert [e.split("  ")[-1] for e in cli("audit").output.strip().splitlines()[-2:]] == [
+        "set Sales: reply-all groups group texts",
+        "set Sales: reply-all groups relayed",
+    ]
+    for number, name, channel, reason in (
+        ("+18885550100", "Toll free", "C0FREE", "is a toll-free number"),
+        ("+442071838750", "London", "C0UK", "is not a +1 (US or Canada) number"),
+    ):
+        cli("lines", "add", number, "--name", name, "--channel", channel)
+        refused = cli("lines", "configure", number, "--group-mms", "on")
+        assert refused.exit_code == 1 and reason in refused.output, refused.output
+    assert cli("lines", "configure", "2025550100", "--group-mms", "yes").exit_code == 1
+    session.rollback()
+    assert [line.group_mms for line in session.exec(select(Line)).all()] == [False] * 3
 
 
 def test_audit_prints_line_and_access_changes(cli) -> None:
@@ -181,7 +219,7 @@ def test_audit_prints_line_and_access_changes(cli) -> None:
     lines = cli("audit").output.strip().splitlines()
     assert [line.split("  ", 1)[1] for line in lines] == [
         "cli  line.add  added Sales (+12025550100) in C0SALES",
-        "cli  access.grant  granted Sales to U0ALICE",
+        "cli  access.grant  granted Sales to U0ALICE as a manager",
         "cli  access.revoke  revoked Sales from U0ALICE",
     ]
     group_manager = cli("lines", "grant", "2025550100", "S0TEAM", "--manager")
@@ -220,3 +258,27 @@ def test_lines_configure_away_message_and_quiet_hours(cli, session) -> None:
     ):
         bad = cli("lines", "configure", "2025550100", option, value)
         assert bad.exit_code == 1 and error in bad.output, bad.output
+
+
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("serve", "--port", "0")])
+def test_an_unreachable_database_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, command
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "test-secret")
+    # Port 1 on loopback: nothing listens there.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://textbot:s3cret-pw@127.0.0.1:1/textbot")
+    result = runner.invoke(app, list(command))
+    assert result.exit_code != 0
+    assert "cannot open the database postgresql+psycopg://textbot:***@127.0.0.1:1/textbot" in (
+        result.output
+    )
+    assert "s3cret-pw" not in result.output
+
+
+def test_a_line_name_too_long_for_slack_is_refused(cli, session) -> None:
+    result = cli("lines", "add", "2025550100", "--name", "N" * 41, "--channel", "C0SALES")
+    assert result.exit_code != 0
+    assert "A line's name can be at most 40 characters (this one has 41)" in result.output
+    assert session.exec(select(Line)).all() == []

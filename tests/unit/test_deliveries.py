@@ -4,14 +4,16 @@ import pytest
 from sqlmodel import Session, select
 
 from models.deliveries import (
+    Failed,
+    NotTaken,
+    RetryLater,
+    Taken,
     apply_provider_status,
     claim_due_deliveries,
     find_lines_with_due_deliveries,
-    is_forward,
+    may_move,
     next_due_time,
-    record_accepted,
-    record_failure,
-    record_retry,
+    record_send_outcome,
     return_send_slots,
     take_send_slots,
 )
@@ -31,10 +33,10 @@ def outbox(session: Session):
 
 
 def test_status_order_only_moves_forward() -> None:
-    assert is_forward("queued", "sent") and is_forward("sent", "delivered")
-    assert not is_forward("delivered", "sent")
-    assert not is_forward("failed", "delivered")
-    assert not is_forward("sent", "sent")
+    assert may_move("queued", "sent") and may_move("sent", "delivered")
+    assert not may_move("delivered", "sent")
+    assert not may_move("failed", "delivered")
+    assert not may_move("sent", "sent")
 
 
 def test_claims_are_exclusive_and_oldest_first(session: Session, outbox: Line) -> None:
@@ -54,8 +56,8 @@ def test_claims_are_exclusive_and_oldest_first(session: Session, outbox: Line) -
 def test_a_delivery_waiting_for_its_retry_time_is_not_due(session: Session, outbox: Line) -> None:
     now = utcnow()
     delivery = claim_next_delivery(session=session, line_id=outbox.id, now=now)
-    record_retry(
-        session=session, delivery=delivery, retry_at=now + timedelta(seconds=30), error_text="busy"
+    record_send_outcome(
+        session=session, delivery=delivery, outcome=RetryLater(now + timedelta(seconds=30), "busy")
     )
     claimed = {
         claim_next_delivery(session=session, line_id=outbox.id, now=now).id for _ in range(2)
@@ -177,19 +179,19 @@ def test_outcomes_bump_the_message_for_the_mirror(session: Session, outbox: Line
     delivery = claim_next_delivery(session=session, line_id=outbox.id, now=now)
     message = session.get(Message, delivery.message_id)
     rev = message.slack_rev
-    record_accepted(session=session, delivery=delivery, provider_sid="SM1", status="queued")
+    record_send_outcome(session=session, delivery=delivery, outcome=Taken("SM1", "queued"))
     session.refresh(message)
     assert delivery.status == DeliveryStatus.QUEUED and message.slack_rev == rev + 1
     other = claim_next_delivery(session=session, line_id=outbox.id, now=now)
-    record_failure(
-        session=session, delivery=other, error_text="the number is a landline", error_code=30006
+    record_send_outcome(
+        session=session, delivery=other, outcome=Failed("the number is a landline", 30006)
     )
     assert other.status == DeliveryStatus.FAILED and other.error_code == 30006
 
 
 def test_status_callbacks_move_forward_only(session: Session, outbox: Line) -> None:
     delivery = claim_next_delivery(session=session, line_id=outbox.id, now=utcnow())
-    record_accepted(session=session, delivery=delivery, provider_sid="SM1", status="queued")
+    record_send_outcome(session=session, delivery=delivery, outcome=Taken("SM1", "queued"))
     assert (
         apply_provider_status(session=session, provider_sid="SM1", status="delivered") is not None
     )
@@ -208,7 +210,7 @@ def test_status_callbacks_move_forward_only(session: Session, outbox: Line) -> N
 
 def test_undelivered_keeps_its_reason(session: Session, outbox: Line) -> None:
     delivery = claim_next_delivery(session=session, line_id=outbox.id, now=utcnow())
-    record_accepted(session=session, delivery=delivery, provider_sid="SM2", status="queued")
+    record_send_outcome(session=session, delivery=delivery, outcome=Taken("SM2", "queued"))
     apply_provider_status(session=session, provider_sid="SM2", status="sent")
     changed = apply_provider_status(
         session=session,
@@ -218,3 +220,88 @@ def test_undelivered_keeps_its_reason(session: Session, outbox: Line) -> None:
         error_text="unreachable",
     )
     assert changed.status == DeliveryStatus.UNDELIVERED and changed.error_text == "unreachable"
+
+
+@pytest.fixture
+def jane_queue(session: Session) -> tuple[Line, list[Delivery]]:
+    """Three texts queued from Sales to Jane, and one to Bob."""
+    line = make_line(session)
+    jane = make_contact(session, phone="+12025550123")
+    for body in ("one", "two", "three"):
+        make_text(session, line=line, contact=jane, body=body)
+    make_text(session, line=line, contact=make_contact(session, phone="+12025550124"), body="bob")
+    session.commit()
+    return line, list(session.exec(select(Delivery).order_by(Delivery.id)).all())
+
+
+def _claim_all(session: Session, line: Line) -> list[str]:
+    now = utcnow()
+    claimed = claim_due_deliveries(session=session, line_id=line.id, now=now, slots=[now] * 4)
+    return [d.body for d in claimed]
+
+
+def test_a_phones_next_text_waits_while_the_one_ahead_is_unconfirmed(
+    session: Session, jane_queue: tuple[Line, list[Delivery]]
+) -> None:
+    line, _ = jane_queue
+    assert _claim_all(session, line) == ["one", "bob"]  # one text per phone at a time
+    assert _claim_all(session, line) == []  # "one" is being sent, or may have been
+    assert [x.id for x in find_lines_with_due_deliveries(session=session, now=utcnow())] == []
+    assert next_due_time(session=session) is None  # nothing to wake up for but "one" settling
+
+
+def test_a_phones_next_text_goes_once_the_one_ahead_is_settled(
+    session: Session, jane_queue: tuple[Line, list[Delivery]]
+) -> None:
+    line, deliveries = jane_queue
+    _claim_all(session, line)
+    first = session.get(Delivery, deliveries[0].id)
+    assert record_send_outcome(
+        session=session, delivery=first, outcome=Taken("SM" + "1" * 32, "queued")
+    )
+    assert _claim_all(session, line) == ["two"]
+
+
+def test_a_send_found_missing_goes_again_ahead_of_the_texts_behind_it(
+    session: Session, jane_queue: tuple[Line, list[Delivery]]
+) -> None:
+    line, deliveries = jane_queue
+    _claim_all(session, line)
+    first = session.get(Delivery, deliveries[0].id)
+    assert record_send_outcome(session=session, delivery=first, outcome=NotTaken())
+    assert not record_send_outcome(session=session, delivery=first, outcome=NotTaken())
+    assert _claim_all(session, line) == ["one"]
+
+
+def test_a_text_waiting_for_its_retry_holds_the_phones_later_texts(
+    session: Session, jane_queue: tuple[Line, list[Delivery]]
+) -> None:
+    line, deliveries = jane_queue
+    _claim_all(session, line)
+    first = session.get(Delivery, deliveries[0].id)
+    record_send_outcome(
+        session=session, delivery=first, outcome=RetryLater(utcnow() + timedelta(seconds=30), "429")
+    )
+    assert _claim_all(session, line) == []
+    assert next_due_time(session=session) == first.next_attempt_at
+
+
+def test_a_text_scheduled_for_later_does_not_hold_a_phones_text_due_now(session: Session) -> None:
+    line = make_line(session)
+    jane = make_contact(session, phone="+12025550123")
+    later = utcnow() + timedelta(hours=1)
+    make_text(session, line=line, contact=jane, body="later", scheduled_for=later)
+    make_text(session, line=line, contact=jane, body="now")
+    session.commit()
+    assert _claim_all(session, line) == ["now"]
+
+
+def test_the_text_due_first_goes_first_and_alone(session: Session) -> None:
+    line = make_line(session)
+    jane = make_contact(session, phone="+12025550123")
+    now = utcnow()
+    # Written first, due a moment after the second (a thread reply's undo window).
+    make_text(session, line=line, contact=jane, body="reply", send_at=now - timedelta(seconds=1))
+    make_text(session, line=line, contact=jane, body="quick", send_at=now - timedelta(seconds=2))
+    session.commit()
+    assert _claim_all(session, line) == ["quick"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,10 @@ from bot.server import create_asgi_app
 from bot.settings import Settings
 from bot.sms_gateway import SendFailed, TwilioGateway
 from bot.sms_simulator import SimulatedCarrier
+from bot.workers import WorkerLoop
+from models.inbound import stage_inbound_texts
+from models.tables import Message
+from tests.factories import make_line
 from tests.fakes.servers import BackgroundServer
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
@@ -72,6 +77,7 @@ def carrier(recorder: tuple[Recorder, str]) -> Iterator[tuple[SimulatedCarrier, 
         callback_delay=0.01,
         landlines=[LANDLINE],
         inbound_webhook=f"{PUBLIC}/twilio/messages",
+        conversations_webhook=f"{PUBLIC}/twilio/conversations",
         reach=lambda url: url.replace(PUBLIC, local),
     )
     server = BackgroundServer(carrier.app).start()
@@ -268,6 +274,21 @@ def test_changes_follow_a_cursor(phone_app, carrier) -> None:
     )
 
 
+def test_a_picture_sent_as_mms_is_shown_on_the_phone(phone_app, carrier) -> None:
+    sim, url = carrier
+    picture = f"{PUBLIC}/media/abc123"
+    _gateway(url).send(to=JANE, body="", from_number=SALES, media_urls=[picture])
+    [sent] = sim.sent_to(JANE)
+    assert sent.media_urls == [picture] and sent.resource(ACCOUNT_SID)["num_media"] == "1"
+    listed = _call(phone_app, "GET", f"/phone/api/handsets/{JANE}/messages").json()
+    assert [(m["body"], m["media"]) for m in listed["messages"]] == [("", [picture])]
+    page = _call(phone_app, "GET", "/phone").text
+    assert "message.media" in page and 'createElement("img")' in page
+    # Without a picture, words are still needed.
+    with pytest.raises(SendFailed, match="error 21602"):
+        _gateway(url).send(to=JANE, body=" ", from_number=SALES)
+
+
 @pytest.mark.parametrize(
     ("payload", "error"),
     [
@@ -332,11 +353,77 @@ def test_with_twilio_credentials_there_is_no_dev_phone(
 def test_without_credentials_the_page_is_served_and_its_address_logged(
     tmp_path, sqlite_template, fake_slack, caplog
 ) -> None:
+    runtime = _runtime(tmp_path, sqlite_template, fake_slack)
+    # Said when the bot starts, not before: a start that fails says only why.
+    assert "dev phone" not in caplog.text
     with caplog.at_level("WARNING", logger="bot.runtime"):
-        runtime = _runtime(tmp_path, sqlite_template, fake_slack)
+        runtime.start()
+        runtime.stop()
     assert "dev phone: http://127.0.0.1:3000/phone" in caplog.text
     app = create_asgi_app(runtime, start_workers=False)
     assert _call(app, "GET", "/phone").status_code == 200
     assert _call(app, "GET", "/phone", client="10.0.0.5").status_code == 403
     assert _call(app, "GET", "/phone/api/lines").json() == {"lines": []}
     runtime.database.dispose()
+
+
+def test_without_twilio_texts_are_not_held_at_start_for_a_log_that_died_with_the_process(
+    tmp_path, sqlite_template, fake_slack, monkeypatch
+) -> None:
+    """The simulator's log lives in the process, so nothing was missed while it was down:
+    a text brought at start is routed at once, not after the recovery wait."""
+    runtime = _runtime(tmp_path, sqlite_template, fake_slack)
+    with runtime.database.session() as session, session.begin():
+        make_line(session, number=SALES)
+    monkeypatch.setattr(WorkerLoop, "start", lambda self: None)
+    monkeypatch.setattr(runtime.scheduler, "start", lambda: None)
+    runtime.start()  # its workers left for the test to step
+    with runtime.database.engine.begin() as connection:
+        stage_inbound_texts(
+            connection,
+            [{"message_sid": "SM1", "to_number": SALES, "from_number": JANE, "body": "Hi"}],
+        )
+    runtime.inbound_router.step()
+    with runtime.database.read_session() as session:
+        assert session.exec(select(Message.body)).all() == ["Hi"]
+    runtime.inbound_staging.close()
+    runtime.database.dispose()
+
+
+def test_a_group_text_is_one_thread_on_each_members_phone_and_any_member_replies(
+    phone_app, carrier, recorder
+) -> None:
+    _, url = carrier
+    rec, _ = recorder
+    ann, ben = "+12025550131", "+12025550132"
+    gateway = _gateway(url)
+    group = gateway.create_group(line_number=SALES, members=[ann, ben], name="Sales group")
+    gateway.send_to_group(conversation_sid=group, author=SALES, body="Dinner Friday?")
+    changes = _call(phone_app, "GET", "/phone/api/changes?after=0").json()
+    shown = [(m["handset"], m["body"], m["group"]["sid"]) for m in changes["messages"]]
+    assert shown == [(ann, "Dinner Friday?", group), (ben, "Dinner Friday?", group)]
+    assert changes["messages"][0]["group"]["label"] == "Group: +1 202-555-0131, +1 202-555-0132"
+
+    sent = _call(
+        phone_app, "POST", "/phone/api/send", json={"from": ben, "group": group, "body": "Yes!"}
+    )
+    assert sent.status_code == 201 and sent.json()["message"]["from_handset"]
+    [(path, form, signed)] = rec.posts
+    assert path == "/twilio/conversations" and signed
+    assert (form["EventType"], form["ConversationSid"], form["Author"], form["Body"]) == (
+        "onMessageAdded",
+        group,
+        ben,
+        "Yes!",
+    )
+    later = _call(phone_app, "GET", f"/phone/api/changes?after={changes['cursor']}").json()[
+        "messages"
+    ]
+    assert [(m["handset"], m["body"], m["from_handset"]) for m in later] == [
+        (ann, "Yes!", False),
+        (ben, "Yes!", True),
+    ]
+    outsider = _call(
+        phone_app, "POST", "/phone/api/send", json={"from": JANE, "group": group, "body": "Hi"}
+    )
+    assert outsider.status_code == 400 and "not in that group" in outsider.json()["error"]

@@ -1,4 +1,5 @@
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, col, select
@@ -6,7 +7,6 @@ from sqlmodel import Session, col, select
 import bot.inbound_router
 from bot.db import Database
 from bot.inbound_router import InboundRouter
-from handlers.deps import HandlerDeps
 from models.inbound import MAX_ROUTING_ATTEMPTS, stage_inbound_texts, take_routing_turn
 from models.stats import read_stats
 from models.tables import Contact, InboundWebhook, Message, MessageDirection
@@ -26,8 +26,9 @@ def database(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def router(database: Database) -> InboundRouter:
-    deps = HandlerDeps(new_session=database.session, new_read_session=database.read_session)
-    return InboundRouter(database=database, deps=deps, on_routed=lambda: None)
+    return InboundRouter(
+        database=database, on_routed=lambda: None, recovery_wait=timedelta(seconds=30)
+    )
 
 
 def stage(database: Database, *texts: tuple[str, str, str], to: str = SALES) -> None:
@@ -81,14 +82,18 @@ def test_staged_texts_enter_their_conversations_in_arrival_order_once(
     assert staged(database) == []
 
 
-def test_a_text_to_no_line_is_logged_and_dropped(
+def test_a_text_to_no_line_is_refused_logged_and_counted_once(
     database: Database, router: InboundRouter, caplog
 ) -> None:
     stage(database, ("SM1", JANE, "wrong number"), to="+12025550199")
     route_all(router)
-    assert "SM1 to +12025550199 matches no line" in caplog.text
+    stage(database, ("SM1", JANE, "wrong number"), to="+12025550199")  # Twilio again
+    route_all(router)
+    assert "SM1 from +12025550123 to +12025550199 matches no line" in caplog.text
     assert inbound_bodies(database) == []
     assert staged(database) == []
+    with database.read_session() as session:
+        assert read_stats(session=session).inbound_refused == {"unknown_line": 1}
 
 
 def test_a_text_that_keeps_failing_is_parked_and_the_others_go_on(
@@ -96,10 +101,10 @@ def test_a_text_that_keeps_failing_is_parked_and_the_others_go_on(
 ) -> None:
     real_store = bot.inbound_router.store_inbound_text
 
-    def store(session: Session, deps: HandlerDeps, **text) -> bool:  # type: ignore[no-untyped-def]
-        if text["sid"] == "SM2":
+    def store(session: Session, text: InboundWebhook, **settings) -> bool:  # type: ignore[no-untyped-def]
+        if text.message_sid == "SM2":
             raise RuntimeError("boom")
-        return real_store(session, deps, **text)
+        return real_store(session, text, **settings)
 
     monkeypatch.setattr(bot.inbound_router, "store_inbound_text", store)
     stage(database, ("SM1", JANE, "one"), ("SM2", JOHN, "two"), ("SM3", JANE, "three"))

@@ -3,10 +3,16 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from models.conversations import close_conversation, open_or_reopen_conversation, send_text
+from models.conversations import (
+    add_notice,
+    close_conversation,
+    open_or_reopen_conversation,
+    send_text,
+)
 from models.deliveries import (
+    Taken,
     apply_provider_status,
-    record_accepted,
+    record_send_outcome,
     settle_early_statuses,
 )
 from models.inbound import receive_text, route_inbound, take_idempotency_key
@@ -31,6 +37,7 @@ from models.tables import (
     DeliveryStatus,
     EarlyStatus,
     Message,
+    MessageDirection,
 )
 from models.types import utcnow
 from tests.factories import claim_next_delivery, make_contact, make_line, make_text
@@ -150,6 +157,76 @@ def test_receive_text_stores_once_and_handles_keywords(session: Session, line) -
     assert len(session.exec(select(Message)).all()) == 4
 
 
+def test_a_text_that_comes_after_newer_texts_of_its_conversation_is_received_late(
+    session: Session, line
+) -> None:
+    """A text recovered from Twilio's log after the team answered, or after a newer text,
+    is marked late; notices are not texts."""
+    now = utcnow()
+
+    def receive(sid: str, sent_at=None):  # type: ignore[no-untyped-def]
+        received = receive_text(
+            session=session,
+            line=line,
+            from_phone="+12025550150",
+            body=sid,
+            provider_sid=sid,
+            sent_at=sent_at,
+        )
+        assert received is not None
+        return received.message
+
+    first = receive("SM1", now - timedelta(minutes=10))
+    conversation = session.get_one(Conversation, first.conversation_id)
+    send_text(
+        session=session,
+        conversation=conversation,
+        line=line,
+        recipients=[make_contact(session, phone="+12025550150")],
+        body="We're open till 6",
+        author_user_id="U1",
+    )
+    recovered = receive("SM2", now - timedelta(minutes=5))
+    newest = receive("SM3")
+    before_notice = utcnow()
+    add_notice(session=session, conversation=conversation, text="Routed here")
+    after_notice = receive("SM4", before_notice)
+    assert [m.received_late for m in (first, recovered, newest, after_notice)] == [
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert recovered.sent_at == now - timedelta(minutes=5)
+
+
+def test_an_inbound_text_keeps_nothing_hidden(session: Session, line) -> None:
+    received = receive_text(
+        session=session,
+        line=line,
+        from_phone="+12025550150",
+        body="Pay at \u202egro.knab\u202c\x00 now\r\n\tthanks",
+        provider_sid="SM1",
+        media=[{"url": "https://api.twilio.com/m/1\x07", "content_type": "image/png\u2066"}],
+    )
+    assert received is not None
+    assert received.message.body == "Pay at gro.knab now\n\tthanks"
+    assert received.message.media == [
+        {"url": "https://api.twilio.com/m/1", "content_type": "image/png"}
+    ]
+
+
+def test_a_keyword_wrapped_in_hidden_characters_still_opts_out(session: Session, line) -> None:
+    stop = receive_text(
+        session=session,
+        line=line,
+        from_phone="+12025550150",
+        body="\u202eSTOP\x00",
+        provider_sid="SM1",
+    )
+    assert stop is not None and stop.keyword == Keyword.STOP and stop.opt_out_changed
+
+
 def test_routing_prefers_the_open_conversation_that_last_texted_the_contact(
     session: Session, line, jane
 ) -> None:
@@ -200,6 +277,70 @@ def test_a_thread_reply_waits_for_the_lines_delay(session: Session, line, jane) 
     assert claim_next_delivery(session=session, line_id=line.id, now=utcnow()) is None
 
 
+def test_a_reply_waiting_for_names_is_held_longer_than_the_delay(
+    session: Session, line, jane
+) -> None:
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=jane, user_id="U1"
+    )
+    before = utcnow()
+    for ts, hold in (("1.1", 30), ("1.2", 1)):
+        record_thread_reply(
+            session=session,
+            conversation=conversation,
+            line=line,
+            text=f"Hi {ts}",
+            user_id="U1",
+            channel_id="C1",
+            ts=ts,
+            hold_seconds=hold,
+        )
+    held, short = session.exec(select(Delivery).order_by(Delivery.id)).all()
+    assert held.next_attempt_at >= before + timedelta(seconds=30)
+    # A hold shorter than the line's delay (5 s) changes nothing.
+    assert before + timedelta(seconds=5) <= short.next_attempt_at < before + timedelta(seconds=30)
+
+
+def test_a_correction_yields_to_a_later_edit(session: Session, line, jane) -> None:
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=jane, user_id="U1"
+    )
+    record_thread_reply(
+        session=session,
+        conversation=conversation,
+        line=line,
+        text="Ask @someone",
+        user_id="U1",
+        channel_id="C1",
+        ts="1.1",
+    )
+    edit_pending_reply(session=session, channel_id="C1", ts="1.1", text="Ask me", user_id="U1")
+    assert (
+        edit_pending_reply(
+            session=session,
+            channel_id="C1",
+            ts="1.1",
+            text="Ask @Bob",
+            user_id="U1",
+            expected_body="Ask @someone",
+        )
+        == PendingChange.UNKNOWN
+    )
+    assert session.exec(select(Delivery)).one().body == "Ask me"
+    assert (
+        edit_pending_reply(
+            session=session,
+            channel_id="C1",
+            ts="1.1",
+            text="Ask me now",
+            user_id="U1",
+            expected_body="Ask me",
+        )
+        == PendingChange.DONE
+    )
+    assert session.exec(select(Delivery)).one().body == "Ask me now"
+
+
 def test_edit_and_cancel_only_while_pending(session: Session, line, jane) -> None:
     line.opt_out_footer = "Reply STOP to opt out"
     conversation, _ = open_or_reopen_conversation(
@@ -215,18 +356,18 @@ def test_edit_and_cancel_only_while_pending(session: Session, line, jane) -> Non
         ts="1.1",
     )
     assert (
-        edit_pending_reply(session=session, channel_id="C1", ts="1.1", text="at 4")
+        edit_pending_reply(session=session, channel_id="C1", ts="1.1", text="at 4", user_id="U1")
         == PendingChange.DONE
     )
     delivery = session.exec(select(Delivery)).one()
     assert delivery.body == "at 4\n\nReply STOP to opt out"  # still the first text: footer kept
     assert (
-        edit_pending_reply(session=session, channel_id="C1", ts="9.9", text="x")
+        edit_pending_reply(session=session, channel_id="C1", ts="9.9", text="x", user_id="U1")
         == PendingChange.UNKNOWN
     )
     claim_next_delivery(session=session, line_id=line.id, now=utcnow() + timedelta(seconds=6))
     assert (
-        edit_pending_reply(session=session, channel_id="C1", ts="1.1", text="at 5")
+        edit_pending_reply(session=session, channel_id="C1", ts="1.1", text="at 5", user_id="U1")
         == PendingChange.TOO_LATE
     )
     assert (
@@ -246,6 +387,40 @@ def test_edit_and_cancel_only_while_pending(session: Session, line, jane) -> Non
     assert canceled.status == DeliveryStatus.CANCELED
 
 
+def test_an_edit_into_a_note_cancels_and_only_the_author_edits(
+    session: Session, line, jane
+) -> None:
+    conversation, _ = open_or_reopen_conversation(
+        session=session, line=line, contact=jane, user_id="U1"
+    )
+    reply = record_thread_reply(
+        session=session,
+        conversation=conversation,
+        line=line,
+        text="at 3",
+        user_id="U1",
+        channel_id="C1",
+        ts="1.1",
+    )
+    for text in ("at 4", "// not for Jane"):
+        assert (
+            edit_pending_reply(session=session, channel_id="C1", ts="1.1", text=text, user_id="U2")
+            == PendingChange.NOT_AUTHOR
+        )
+    delivery = session.exec(select(Delivery)).one()
+    assert (delivery.body, delivery.status) == ("at 3", DeliveryStatus.PENDING)
+    assert (
+        edit_pending_reply(
+            session=session, channel_id="C1", ts="1.1", text="// not for Jane", user_id="U1"
+        )
+        == PendingChange.DONE
+    )
+    session.refresh(delivery)
+    session.refresh(reply)
+    assert delivery.status == DeliveryStatus.CANCELED
+    assert (reply.direction, reply.body) == (MessageDirection.NOTE, "// not for Jane")
+
+
 def test_a_status_that_beats_the_recorded_send_is_kept_and_applied(
     session: Session, line, jane
 ) -> None:
@@ -255,7 +430,7 @@ def test_a_status_that_beats_the_recorded_send_is_kept_and_applied(
     assert apply_provider_status(session=session, provider_sid="SM9", status="delivered") is None
     assert apply_provider_status(session=session, provider_sid="SM9", status="sent") is None
     assert session.get(EarlyStatus, "SM9").status == "delivered"
-    record_accepted(session=session, delivery=delivery, provider_sid="SM9", status="queued")
+    record_send_outcome(session=session, delivery=delivery, outcome=Taken("SM9", "queued"))
     assert delivery.status == DeliveryStatus.DELIVERED
     assert session.get(EarlyStatus, "SM9") is None
 
