@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import threading
 import time
 from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
@@ -110,6 +111,7 @@ class FakeTwilio(SimulatedCarrier):
         self.number_updates: list[dict[str, str]] = []
         self.messaging_services: dict[str, FakeMessagingService] = {}
         self.log_unavailable = False
+        self._sends_held: threading.Event | None = None
         self.app.router.routes.extend(
             [
                 Route(
@@ -134,6 +136,12 @@ class FakeTwilio(SimulatedCarrier):
         """Take `seconds` to answer each request to send to `to`."""
         self.send_delays[to] = seconds
 
+    def hold_sends(self) -> threading.Event:
+        """Answer requests to send only once the returned event is set: shows whether a
+        caller waits for the answers, whatever the machine's load."""
+        self._sends_held = threading.Event()
+        return self._sends_held
+
     def hang_next_send_to(self, to: str, seconds: float, *, logged: bool) -> None:
         """Hold the next request to send to `to` for `seconds` (longer than the client
         waits), then log the message as taken late (`logged`) or drop it, as a request that
@@ -153,6 +161,8 @@ class FakeTwilio(SimulatedCarrier):
         delay, logged = hangs.pop(0) if hangs else (self.send_delays.get(to, self.send_delay), True)
         if delay:
             await asyncio.sleep(delay)
+        if self._sends_held is not None:
+            await asyncio.to_thread(self._sends_held.wait)
         if logged:
             response = await super()._create(request)
         else:

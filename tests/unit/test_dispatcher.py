@@ -4,6 +4,7 @@ own rate, sends overlap, and nothing waits for a slow send but its own line's pa
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import pairwise
@@ -230,15 +231,22 @@ def test_sends_at_once_are_bounded_by_the_pool(database: Database, slow_twilio: 
 
 
 def test_close_waits_for_the_sends_in_hand(database: Database, slow_twilio: FakeTwilio) -> None:
-    slow_twilio.send_delay = 0.2
+    release = slow_twilio.hold_sends()
     queue_texts(database, rate=100, count=4)
     dispatcher = make_dispatcher(database, slow_twilio)
-    dispatcher.step()  # claims the four (the next 40 ms hold five slots) and returns
-    assert not slow_twilio.create_calls
-    dispatcher.close()
+    try:
+        dispatcher.step()  # claims the four (the next 40 ms hold five slots) and returns
+        assert statuses(database) == [DeliveryStatus.SENDING] * 4
+        threading.Timer(0.3, release.set).start()
+        dispatcher.close()
+        assert statuses(database) == [DeliveryStatus.QUEUED] * 4
+    finally:
+        release.set()
+
+
+def statuses(database: Database) -> list[DeliveryStatus]:
     with database.read_session() as session:
-        statuses = [d.status for d in session.exec(select(Delivery)).all()]
-    assert statuses == [DeliveryStatus.QUEUED] * 4
+        return [d.status for d in session.exec(select(Delivery).order_by(col(Delivery.id))).all()]
 
 
 def test_an_empty_outbox_sleeps_until_woken(database: Database, slow_twilio: FakeTwilio) -> None:
