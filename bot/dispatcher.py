@@ -72,12 +72,6 @@ class _Send:
     started: threading.Event = field(default_factory=threading.Event)
 
 
-def _sleep_until_utc(moment: datetime) -> None:
-    wait = (moment - utcnow()).total_seconds()
-    if wait > 0:
-        time.sleep(wait)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -90,8 +84,10 @@ class Dispatcher:
         concurrency: int = 16,
         unconfirmed_after: timedelta = timedelta(seconds=5),
         pictures: OutboundPictures | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.database = database
+        self.clock = clock
         # The MediaUrl of a delivery whose message has pictures (None: texts only).
         self.pictures = pictures
         self.gateway = gateway
@@ -120,7 +116,7 @@ class Dispatcher:
     def step(self) -> float | None:
         """Claim the sends that each line's pace allows over the next moment, hand them to
         the pool to go out at their slot times, and say when to look again."""
-        now = utcnow()
+        now = self.clock()
         with self.database.read_session() as session:
             lines = find_lines_with_due_deliveries(session=session, now=now)
         ready = [
@@ -145,7 +141,7 @@ class Dispatcher:
                 held_back.append(line.id or 0)
         with self.database.read_session() as session:
             due = next_due_time(session=session, skip_lines=held_back)
-        delay = None if due is None else max((due - EARLY - utcnow()).total_seconds(), 0.01)
+        delay = None if due is None else max((due - EARLY - self.clock()).total_seconds(), 0.01)
         if held_back:
             # Their turn comes when a send finishes (or another line's slot does).
             with self._finished:
@@ -161,7 +157,7 @@ class Dispatcher:
         sends: list[tuple[Delivery, datetime]] = []
         with self.database.session() as session:
             slots = take_send_slots(
-                session=session, line=line, now=utcnow(), limit=limit, ahead=LOOKAHEAD
+                session=session, line=line, now=self.clock(), limit=limit, ahead=LOOKAHEAD
             )
             deliveries = claim_due_deliveries(
                 session=session,
@@ -236,7 +232,7 @@ class Dispatcher:
                     renew_leases(
                         session=session,
                         delivery_ids=in_hand,
-                        until=utcnow() + self.unconfirmed_after,
+                        until=self.clock() + self.unconfirmed_after,
                     )
             except Exception:
                 logger.exception("could not renew the leases of %d sends", len(in_hand))
@@ -248,7 +244,7 @@ class Dispatcher:
             if send.after is not None:
                 send.after.started.wait()
             send.after = None
-            _sleep_until_utc(send.slot)
+            self._sleep_until(send.slot)
             # A thread that woke late must not bring its line's next send too close.
             interval = 1 / max(send.line.sends_per_second, 0.001)
             with self._finished:
@@ -275,6 +271,11 @@ class Dispatcher:
                 self._finished.notify_all()
             self.on_change()
             self.on_settled()
+
+    def _sleep_until(self, moment: datetime) -> None:
+        wait = (moment - self.clock()).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
 
     def _send(self, line: Line, delivery: Delivery) -> None:
         crash_point("after_claim")
@@ -365,7 +366,9 @@ class Dispatcher:
                 delay,
                 extra={"delivery_id": delivery.id, "error_code": failure.code},
             )
-            outcome = RetryLater(utcnow() + timedelta(seconds=delay), failure.text, failure.code)
+            outcome = RetryLater(
+                self.clock() + timedelta(seconds=delay), failure.text, failure.code
+            )
         else:
             if failure.transient:
                 failure.text = f"gave up after {delivery.attempts} attempts: {failure.text}"
@@ -405,13 +408,13 @@ class Dispatcher:
         the message, record it; otherwise put the delivery back in the outbox, still first
         in its phone's queue. Returns how many were settled."""
         with self.database.read_session() as session:
-            lapsed = find_unconfirmed(session=session, now=utcnow())
+            lapsed = find_unconfirmed(session=session, now=self.clock())
         with self.database.session() as session, session.begin():
             settled = settle_early_statuses(session=session)
         for delivery, line in lapsed:
             with self.database.session() as session, session.begin():
                 taken = take_lookup(
-                    session=session, delivery=delivery, until=utcnow() + self.unconfirmed_after
+                    session=session, delivery=delivery, until=self.clock() + self.unconfirmed_after
                 )
             if taken and self._look_up(line, delivery, conclusive=True):
                 settled += 1
@@ -424,7 +427,8 @@ class Dispatcher:
         """Look an unconfirmed send up in the provider's log and record it if it is there.
         If it is not, and the look is `conclusive` (the request is long over), put it back
         in the outbox. True if the delivery was settled."""
-        since = delivery.claimed_at or utcnow()
+        # The provider dates its log by the system clock (tests may have moved ours on).
+        since = (delivery.claimed_at or self.clock()) - (self.clock() - utcnow())
         try:
             if delivery.group_conversation_id is not None:
                 candidates = self._find_sent_to_group(line, delivery, since=since)
@@ -470,6 +474,11 @@ class Dispatcher:
         return self.gateway.find_sent_to_group(
             conversation_sid=sid, author=line.number, body=delivery.body, since=since
         )
+
+    def finish_sends(self, timeout: float) -> bool:
+        """Wait until no send is in hand (False if some still are after `timeout` seconds)."""
+        with self._finished:
+            return self._finished.wait_for(lambda: not self._in_hand, timeout)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -9,7 +9,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -93,8 +93,10 @@ class SlackMirror:
         concurrency: int = 4,
         lease: timedelta = timedelta(seconds=10),
         pace: ChannelPace | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.database = database
+        self.clock = clock
         self.pace = pace or ChannelPace(0)
         self.client = client
         self.fetch_media = fetch_media
@@ -111,7 +113,7 @@ class SlackMirror:
         self._lease_keeper: threading.Thread | None = None
 
     def step(self) -> float | None:
-        now = utcnow()
+        now = self.clock()
         with self.database.read_session() as session:
             conversation_ids = find_conversations_to_mirror(session=session, now=now)
             broadcast_ids = find_summaries_to_post(session=session, now=now)
@@ -132,7 +134,7 @@ class SlackMirror:
         """Post or update a multi-recipient message's summary in its sender's DM."""
         if self._closing.is_set():
             return False
-        now = utcnow()
+        now = self.clock()
         with self.database.session() as session, session.begin():
             broadcast = claim_summary(session=session, broadcast_id=broadcast_id, now=now)
             if broadcast is None:
@@ -163,7 +165,7 @@ class SlackMirror:
                 rev=broadcast.summary_rev,
                 channel_id=channel,
                 ts=ts,
-                now=utcnow(),
+                now=self.clock(),
             )
         return True
 
@@ -172,7 +174,7 @@ class SlackMirror:
             return False
         with self.database.session() as session, session.begin():
             claim = claim_conversation_for_mirror(
-                session=session, conversation_id=conversation_id, now=utcnow(), lease=self.lease
+                session=session, conversation_id=conversation_id, now=self.clock(), lease=self.lease
             )
         if claim is None:
             return False
@@ -223,7 +225,7 @@ class SlackMirror:
             try:
                 with self.database.session() as session, session.begin():
                     renew_mirror_leases(
-                        session=session, conversation_ids=held, until=utcnow() + self.lease
+                        session=session, conversation_ids=held, until=self.clock() + self.lease
                     )
             except Exception:
                 logger.exception("could not renew the leases of %d conversations", len(held))
@@ -233,13 +235,13 @@ class SlackMirror:
             self._held.discard(conversation_id)  # no longer renewed
         with self.database.session() as session, session.begin():
             renew_mirror_leases(
-                session=session, conversation_ids=[conversation_id], until=utcnow() + wait
+                session=session, conversation_ids=[conversation_id], until=self.clock() + wait
             )
 
     def _release(self, conversation_id: int, wait: timedelta) -> None:
         with self.database.session() as session, session.begin():
             release_mirror(
-                session=session, conversation_id=conversation_id, not_before=utcnow() + wait
+                session=session, conversation_id=conversation_id, not_before=self.clock() + wait
             )
 
     def _mirror(self, conversation_id: int, *, taken_over: bool = False) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -85,9 +86,11 @@ class OutboundPictures:
         database: Database,
         fetch: Callable[[str], tuple[bytes, str]],
         public_url: str,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.database = database
         self.fetch = fetch
+        self.clock = clock
         self.base_url = public_url.rstrip("/") + MEDIA_PATH
 
     def urls_for(self, delivery: Delivery) -> list[str]:
@@ -126,8 +129,8 @@ class OutboundPictures:
                     media_id=item.id or 0,
                     content=content,
                     content_type=content_type or "",
-                    now=utcnow(),
+                    now=self.clock(),
                 )
         with self.database.session() as session, session.begin():
-            keep_media_available(session=session, message_id=delivery.message_id, now=utcnow())
+            keep_media_available(session=session, message_id=delivery.message_id, now=self.clock())
         return [f"{self.base_url}/{item.token}" for item in media]

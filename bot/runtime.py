@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -28,11 +29,11 @@ from bot.workers import WorkerLoop
 from handlers import texts
 from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups, refresh_usergroup_handles
+from models.clock import Clock
 from models.conversations import add_notice, close_idle_conversations
 from models.inbound import stage_inbound_texts
 from models.outbound_media import purge_expired_media
 from models.tables import Line
-from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ class Runtime:
 
         self.slack_client = build_web_client(settings)
         self.inbound_staging = GroupCommit(self._stage_inbound, name="inbound-staging")
+        self.clock = Clock()
         self.deps = HandlerDeps(
+            clock=self.clock,
             new_session=self.database.session,
             new_read_session=self.database.read_session,
             default_region=settings.default_region,
@@ -117,6 +120,7 @@ class Runtime:
             # A phone's next text may be claimed as soon as the send ahead of it settles.
             on_settled=lambda: self.dispatcher_loop.wake(),
             unconfirmed_after=timedelta(seconds=settings.reconcile_after_seconds),
+            clock=self.clock,
             pictures=OutboundPictures(
                 database=self.database,
                 fetch=SlackFiles(
@@ -125,6 +129,7 @@ class Runtime:
                     timeout=settings.twilio_timeout_seconds,
                 ).fetch,
                 public_url=self.public_url,
+                clock=self.clock,
             ),
         )
         self.mirror = SlackMirror(
@@ -133,18 +138,19 @@ class Runtime:
             fetch_media=self.gateway.fetch_media,
             lease=timedelta(seconds=settings.mirror_lease_seconds),
             pace=ChannelPace(settings.slack_post_interval_seconds),
+            clock=self.clock,
         )
         self.inbound_recovery = InboundRecovery(
             database=self.database,
             gateway=self.gateway,
             lookback=timedelta(hours=settings.inbound_lookback_hours),
-            clock=lambda: self.deps.clock(),
+            clock=self.clock,
         )
         self.inbound_router = InboundRouter(
             database=self.database,
             on_routed=self.wake_dispatcher_and_mirror,
             recovery_wait=timedelta(seconds=settings.inbound_recovery_wait_seconds),
-            clock=lambda: self.deps.clock(),
+            clock=self.clock,
             default_region=settings.default_region,
             cancel_scheduled_on_reply=settings.cancel_scheduled_on_reply,
         )
@@ -227,6 +233,25 @@ class Runtime:
         self.inbound_loop.wake()
         self.wake_dispatcher_and_mirror()
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the workers have done what is due now: staged texts routed, due sends
+        settled, Slack brought up to date. Tests look then at what did, or did not, happen
+        (instead of sleeping and hoping that was long enough)."""
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0)
+
+        for _ in range(2):  # the second round sees what the first one's work queued
+            done = (
+                self.inbound_loop.idle(left())
+                and self.dispatcher_loop.idle(left())
+                and self.dispatcher.finish_sends(left())
+                and self.mirror_loop.idle(left())
+            )
+            if not done:
+                raise TimeoutError(f"the workers were still busy after {timeout} s")
+
     def wake_dispatcher_and_mirror(self) -> None:
         self.dispatcher_loop.wake()
         self.mirror_loop.wake()
@@ -244,7 +269,7 @@ class Runtime:
     def close_idle_conversations(self, now: datetime | None = None) -> int:
         """Close conversations idle past their line's period, saying so in each thread."""
         with self.database.session() as session, session.begin():
-            closed = close_idle_conversations(session=session, now=now or utcnow())
+            closed = close_idle_conversations(session=session, now=now or self.clock())
             for conversation in closed:
                 line = session.get_one(Line, conversation.line_id)
                 add_notice(
@@ -260,7 +285,7 @@ class Runtime:
         """Drop the pictures whose MMS URLs have expired (a send retried later fetches its
         picture from Slack again)."""
         with self.database.session() as session, session.begin():
-            return purge_expired_media(session=session, now=now or utcnow())
+            return purge_expired_media(session=session, now=now or self.clock())
 
     def reconcile_inbound(self) -> int:
         """Stage, once and in order, texts Twilio received that the webhook never brought."""

@@ -28,6 +28,9 @@ class WorkerLoop:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._steps = threading.Condition()  # guards the two below
+        self._steps_begun = 0
+        self._last_idle_step = 0  # the latest step that found nothing to do at once
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -40,6 +43,14 @@ class WorkerLoop:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
+    def idle(self, timeout: float) -> bool:
+        """Wake the loop and wait until a step begun after this call finds nothing to do at
+        once (False if none has within `timeout` seconds): whatever was due then is done."""
+        with self._steps:
+            wanted = self._steps_begun + 1
+            self.wake()
+            return self._steps.wait_for(lambda: self._last_idle_step >= wanted, timeout)
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
@@ -50,6 +61,9 @@ class WorkerLoop:
         mark_background_thread()
         while not self._stop.is_set():
             self._wake.clear()
+            with self._steps:
+                self._steps_begun += 1
+                step = self._steps_begun
             try:
                 delay = self._step()
             except Exception:
@@ -57,5 +71,8 @@ class WorkerLoop:
                 delay = self._poll_seconds
             if delay == 0:
                 continue
+            with self._steps:
+                self._last_idle_step = step
+                self._steps.notify_all()
             timeout = self._poll_seconds if delay is None else min(delay, self._poll_seconds)
             self._wake.wait(timeout)

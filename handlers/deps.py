@@ -39,7 +39,7 @@ class HandlerDeps:
         default=_no_staging, repr=False
     )
     after_inbound_stored: Callable[[], None] = lambda: None  # a hook for the crash tests
-    clock: Callable[[], datetime] = utcnow  # what time it is (tests may set the clock)
+    clock: Callable[[], datetime] = utcnow  # what time it is (the runtime's models.clock.Clock)
     team_url: Callable[[], str] = lambda: ""  # the workspace's URL, for links to threads
     # Names of mentioned people and channels, for the text a customer gets.
     slack_names: SlackNames = field(default_factory=SlackNames, repr=False)

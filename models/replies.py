@@ -4,7 +4,7 @@ deleting cancels and editing changes them), or kept as internal notes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import update
@@ -101,6 +101,7 @@ def record_thread_reply(
     ts: str,
     hold_seconds: float = 0,
     media: Sequence[OutboundFile] = (),
+    now: datetime | None = None,
 ) -> Message:
     """Queue a thread reply (and the pictures in `media`) to the conversation's recipients
     after the line's reply delay (or `hold_seconds`, if longer), reopening a closed
@@ -116,7 +117,7 @@ def record_thread_reply(
         dedupe_key=thread_key(channel_id, ts),
         origin=MessageOrigin.SLACK,
         slack_ts=ts,
-        send_at=utcnow() + timedelta(seconds=max(line.reply_delay_seconds, hold_seconds)),
+        send_at=(now or utcnow()) + timedelta(seconds=max(line.reply_delay_seconds, hold_seconds)),
         skip_opted_out=conversation.kind == ConversationKind.GROUP,
         media=media,
     )

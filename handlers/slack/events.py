@@ -205,6 +205,7 @@ def _handle_reply(
             ts=ts,
             hold_seconds=NAME_LOOKUP_SECONDS if converted.unresolved else 0,
             media=files,
+            now=deps.clock(),
         )
         queued = message.body
     deps.work_queued()

@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import select
 
 from handlers import ids
-from models.tables import Contact, Conversation, Delivery, Line, Message
-from models.types import utcnow
+from models.tables import Contact, Conversation, Line
 from tests.conftest import Bot
 from tests.fakes.slack import ChannelMessage
 from tests.slack_driver import message_event, submission_payload, wait_until
@@ -101,14 +99,14 @@ def scheduled_post(bot: Bot) -> ChannelMessage:
     return wait_until(ready, what="the scheduled text in its thread")
 
 
-def time_passes(bot: Bot) -> None:
-    """Move the schedule into the past, as the clock would."""
-    past = utcnow() - timedelta(seconds=1)
-    with bot.session() as session, session.begin():
-        session.execute(update(Delivery).values(next_attempt_at=past))
-        session.execute(
-            update(Message)
-            .where(col(Message.scheduled_for).is_not(None))
-            .values(scheduled_for=past)
-        )
+def time_passes(bot: Bot, by: timedelta = timedelta(hours=2)) -> None:
+    """Let the workers finish what is due, then move the bot's clock on (past a text
+    scheduled an hour ahead, by default)."""
+    bot.runtime.settle()
+    bot.runtime.clock.advance(by)
     bot.runtime.wake_workers()
+
+
+def in_an_hour(bot: Bot) -> int:
+    """A Send later time an hour ahead by the bot's clock (a datetimepicker's value)."""
+    return int((bot.runtime.clock() + timedelta(hours=1)).timestamp())

@@ -12,7 +12,6 @@ from sqlmodel import select
 
 from handlers import ids
 from models.tables import Contact, Conversation, Delivery, DeliveryStatus, Line, Message
-from models.types import utcnow
 from tests.conftest import Bot
 from tests.factories import make_contact, make_line
 from tests.scenarios.sales_line import (
@@ -20,6 +19,7 @@ from tests.scenarios.sales_line import (
     CHANNEL,
     JANE,
     SALES,
+    in_an_hour,
     schedule,
     scheduled_post,
     time_passes,
@@ -48,11 +48,11 @@ def test_a_time_in_the_past_is_a_field_error(bot: Bot, line: Line) -> None:
 
 
 def test_a_scheduled_text_waits_then_goes_out_once(bot: Bot, line: Line) -> None:
-    response = schedule(bot, line, int(time.time()) + 3600)
+    response = schedule(bot, line, in_an_hour(bot))
     assert "is scheduled for" in json.dumps(response.json()["view"])
     post = scheduled_post(bot)
     assert ":alarm_clock:" in post.all_text and ids.CANCEL_SCHEDULED_ACTION in post.all_text
-    time.sleep(1.0)  # several dispatcher polls
+    bot.runtime.settle()
     assert bot.fake_twilio.requests == []
     time_passes(bot)
     sms = wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the scheduled text")
@@ -64,7 +64,7 @@ def test_a_scheduled_text_waits_then_goes_out_once(bot: Bot, line: Line) -> None
 
 
 def test_cancel_in_the_thread_stops_it(bot: Bot, line: Line) -> None:
-    schedule(bot, line, int(time.time()) + 3600)
+    schedule(bot, line, in_an_hour(bot))
     post = scheduled_post(bot)
     with bot.session() as session:
         message = session.exec(select(Message)).one()
@@ -77,14 +77,14 @@ def test_cancel_in_the_thread_stops_it(bot: Bot, line: Line) -> None:
     )
     wait_until(lambda: "Canceled" in post.all_text, what="shown canceled")
     time_passes(bot)
-    time.sleep(0.6)
+    bot.runtime.settle()
     assert bot.fake_twilio.requests == []
     with bot.session() as session:
         assert session.exec(select(Delivery)).one().status == DeliveryStatus.CANCELED
 
 
 def test_a_text_from_the_contact_cancels_the_scheduled_one(bot: Bot, line: Line) -> None:
-    schedule(bot, line, int(time.time()) + 3600)
+    schedule(bot, line, in_an_hour(bot))
     scheduled_post(bot)
     bot.twilio.text(from_=JANE, to=SALES, body="Actually I need to reschedule")
     with bot.session() as session:
@@ -95,12 +95,12 @@ def test_a_text_from_the_contact_cancels_the_scheduled_one(bot: Bot, line: Line)
     )
     assert "texted in before the scheduled text left, so it was canceled" in posts[2].text
     time_passes(bot)
-    time.sleep(0.6)
+    bot.runtime.settle()
     assert bot.fake_twilio.requests == []
 
 
 def test_app_home_lists_my_scheduled_texts(bot: Bot, line: Line) -> None:
-    schedule(bot, line, int(time.time()) + 3600)
+    schedule(bot, line, in_an_hour(bot))
     scheduled_post(bot)
     event = {
         "type": "app_home_opened",
@@ -121,10 +121,10 @@ def test_an_idle_conversation_closes_itself_and_says_so(bot: Bot, line: Line) ->
     bot.slack.slash("Sales 2025550123 Hello", user=ALICE)
     post = scheduled_post(bot)
     assert post.text == "Hello"
-    assert bot.runtime.close_idle_conversations(now=utcnow() + timedelta(days=6)) == 0
-    assert (
-        bot.runtime.close_idle_conversations(now=utcnow() + timedelta(days=8)) == 1
-    )  # a fake clock
+    time_passes(bot, timedelta(days=6))
+    assert bot.runtime.close_idle_conversations() == 0
+    time_passes(bot, timedelta(days=2))
+    assert bot.runtime.close_idle_conversations() == 1
     parent = bot.fake_slack.top_level(CHANNEL)[0]
     wait_until(
         lambda: "Closed after a quiet spell" in parent.all_text, what="the parent says closed"
@@ -167,8 +167,8 @@ def test_the_forms_quiet_hours_box_names_the_lines_own_hours(bot: Bot, line: Lin
 
 
 def test_quiet_hours_are_flagged_with_the_recipients_local_time(bot: Bot, line: Line) -> None:
-    late_evening = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 23:00 in Washington, DC
-    bot.runtime.deps.clock = lambda: late_evening
+    late_evening = datetime(2037, 11, 25, 4, 0, tzinfo=UTC)  # 23:00 in Washington, DC
+    bot.runtime.clock.set(late_evening)
     with bot.session() as session, session.begin():
         session.get_one(Line, line.id).quiet_start_hour = 21
         session.get_one(Line, line.id).quiet_end_hour = 8

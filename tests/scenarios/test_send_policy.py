@@ -5,9 +5,8 @@ not sent when a rule changed meanwhile, and says why."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import col, select
@@ -32,6 +31,7 @@ from tests.scenarios.sales_line import (
     JANE,
     MALLORY,
     SALES,
+    in_an_hour,
     reply_in_thread,
     schedule,
     scheduled_post,
@@ -42,14 +42,16 @@ from tests.scenarios.sales_line import (
 from tests.slack_driver import submission_payload, wait_until
 
 BOB = "+12025550124"
-DAY = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00 in Washington, DC
-NIGHT = datetime(2026, 11, 25, 8, 55, tzinfo=UTC)  # 03:55 there
-EVENING = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)  # 18:30: the line's office is closed
+# A Wednesday ahead of the system clock: a running bot's clock only moves forward.
+DAY = datetime(2037, 11, 25, 15, 0, tzinfo=UTC)  # 10:00 in Washington, DC
+EVENING = datetime(2037, 11, 25, 23, 30, tzinfo=UTC)  # 18:30: the line's office is closed
+NIGHT = datetime(2037, 11, 26, 8, 55, tzinfo=UTC)  # 03:55 on Thursday there
+NEXT_DAY = datetime(2037, 11, 26, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def line(bot: Bot) -> Line:
-    bot.runtime.deps.clock = lambda: DAY  # quiet hours refuse only where a test says
+    bot.runtime.clock.set(DAY)  # quiet hours refuse only where a test says
     with bot.session() as session, session.begin():
         line = make_line(
             session, number=SALES, channel_id=CHANNEL, grants=(ALICE,), quiet_hours=(21, 8)
@@ -71,16 +73,16 @@ def _quick_send(bot: Bot, text: str) -> str:
 
 
 def test_quick_send_keeps_the_lines_quiet_hours(bot: Bot, line: Line) -> None:
-    bot.runtime.deps.clock = lambda: NIGHT
+    bot.runtime.clock.set(NIGHT)
     reply = _quick_send(bot, "Sales 2025550150 Are you up?")
     assert reply.startswith(":warning: Not sent: it would be 03:55 (EST) for +1 202-555-0150")
     assert "quiet hours (9pm to 8am their time)" in reply
-    assert "Send later (from Wed 08:00 their time)" in reply
+    assert "Send later (from Thu 08:00 their time)" in reply
     reply = _quick_send(bot, "Sales jane doe Are you up?")
     assert "for Jane Doe (+1 202-555-0123)" in reply
     assert bot.fake_twilio.requests == []
 
-    bot.runtime.deps.clock = lambda: DAY
+    bot.runtime.clock.set(NEXT_DAY)
     assert "is on its way" in _quick_send(bot, "Sales 2025550150 Good morning")
     sent = wait_until(lambda: bot.fake_twilio.requests, what="the daytime text")
     assert [t["Body"] for t in sent] == ["Good morning"]
@@ -168,7 +170,7 @@ def _too_long(bot: Bot, line: Line) -> dict[str, object]:
 
 
 def _night(bot: Bot, line: Line) -> dict[str, object]:
-    bot.runtime.deps.clock = lambda: NIGHT
+    bot.runtime.clock.set(NIGHT)
     return {}
 
 
@@ -214,8 +216,7 @@ def _by_group(bot: Bot, line: Line, *, user: str = ALICE, text: str = "Hello") -
 
 
 def _by_send_later(bot: Bot, line: Line, *, user: str = ALICE, text: str = "Hello") -> str | None:
-    in_an_hour = bot.runtime.deps.clock() + timedelta(hours=1)
-    return _submit(bot, line, user=user, text=text, send_at=int(in_an_hour.timestamp()))
+    return _submit(bot, line, user=user, text=text, send_at=in_an_hour(bot))
 
 
 def _by_quick_send(bot: Bot, line: Line, *, user: str = ALICE, text: str = "Hello") -> str | None:
@@ -280,8 +281,7 @@ def test_every_rule_refuses_on_every_way_in(bot: Bot, line: Line, entry: str, ru
 
     assert refusal is not None, f"{entry} did not refuse: {rule}"
     assert WORDS_FOR.get((entry, rule), words) in refusal
-    bot.runtime.wake_workers()
-    time.sleep(0.5)  # a send that slipped through would reach the fake by now
+    bot.runtime.settle()
     assert len(bot.fake_twilio.requests) == sent_before
     assert _outbound_count(bot) == written_before
 
@@ -330,7 +330,7 @@ def _undo_window(bot: Bot, line: Line, change: Change) -> tuple[str, int]:
 
 
 def _scheduled(bot: Bot, line: Line, change: Change) -> tuple[str, int]:
-    response = schedule(bot, line, int(time.time()) + 3600)
+    response = schedule(bot, line, in_an_hour(bot))
     assert response.json()["response_action"] == "update", response.text
     scheduled_post(bot)
     change(bot, line, JANE)
@@ -370,7 +370,7 @@ def _away_message(bot: Bot, line: Line, change: Change) -> tuple[str, int]:
         row = session.get_one(Line, line.id)
         row.away_message = "We're closed; we'll reply from 9am."
         row.business_hours, row.time_zone = "09:00-17:00", "America/New_York"
-    bot.runtime.deps.clock = lambda: EVENING
+    bot.runtime.clock.set(EVENING)
     change(bot, line, JANE)
     bot.twilio.text(from_=JANE, to=SALES, body="Are you open?")
     return JANE, 0

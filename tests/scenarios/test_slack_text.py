@@ -147,7 +147,7 @@ def test_a_thread_reply_texts_what_a_phone_shows(bot: Bot, line: Line) -> None:
     release = bot.fake_slack.hold("users.info")
     _reply(bot, conversation, TYPED, markup=TYPED_TEXT, blocks=TYPED_BLOCKS)
     wait_until(lambda: bot.fake_slack.calls_to("users.info"), what="the name looked up")
-    time.sleep(1)  # past the line's reply delay: the reply waits for the name
+    bot.runtime.settle()  # the reply waits for the name
     assert len(bot.fake_twilio.sent_to(JANE)) == 1
     release.set()
     wait_until(lambda: len(bot.fake_twilio.sent_to(JANE)) == 2, what="the reply texted")

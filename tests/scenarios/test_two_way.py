@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -30,6 +31,7 @@ from tests.scenarios.sales_line import (
     reply_in_thread,
     start_with_jane,
     thread,
+    time_passes,
 )
 from tests.slack_driver import message_event, wait_until
 
@@ -335,7 +337,8 @@ def test_a_reply_deleted_within_the_delay_is_not_sent(bot: Bot, line: Line) -> N
     assert delivery.status == DeliveryStatus.CANCELED
     bot.twilio.text(from_=JANE, to=SALES, body="ok")  # time passes, the mirror runs
     thread(bot, 3)
-    time.sleep(2.5)  # past the delay: the dispatcher would have sent it by now
+    time_passes(bot, timedelta(seconds=3))  # past the delay
+    bot.runtime.settle()
     assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == ["Hi Jane"]
 
 
@@ -404,7 +407,8 @@ def test_a_reply_edited_into_a_note_is_not_texted(bot: Bot, line: Line) -> None:
         deliveries = session.exec(select(Delivery).where(Delivery.message_id == message.id))
         assert message.direction == "note"
         assert [d.status for d in deliveries] == [DeliveryStatus.CANCELED]
-    time.sleep(2.5)  # past the delay: the dispatcher would have sent it by now
+    time_passes(bot, timedelta(seconds=3))  # past the delay
+    bot.runtime.settle()
     assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == ["Hi Jane"]
 
 
@@ -606,7 +610,7 @@ def test_texts_the_webhook_missed_are_imported_once_in_order(bot: Bot, line: Lin
     # The webhook arriving late for one of them changes nothing either.
     bot.twilio.text(from_=NEW, to=SALES, body=first.body, sid=first.sid)
     posts = thread(bot, 2)
-    time.sleep(0.5)
+    bot.runtime.settle()
     assert [
         p.text for p in bot.fake_slack.thread(CHANNEL, conversations(bot)[0].slack_thread_ts)
     ] == [
@@ -623,20 +627,20 @@ def test_an_after_hours_text_gets_the_away_message_once_a_day(bot: Bot, line: Li
         row = session.get_one(Line, line.id)
         row.away_message = "We're closed; we'll reply from 9am."
         row.business_hours, row.time_zone = "09:00-17:00", "America/New_York"
-    bot.runtime.deps.clock = lambda: datetime(2026, 11, 25, 23, 30, tzinfo=UTC)  # 18:30 in New York
+    bot.runtime.clock.set(datetime(2037, 11, 25, 23, 30, tzinfo=UTC))  # 18:30 in New York
     bot.twilio.text(from_=JANE, to=SALES, body="Are you open?")
     bot.twilio.text(from_=JANE, to=SALES, body="Hello??")
     wait_until(lambda: bot.fake_twilio.sent_to(JANE), what="the away message")
-    time.sleep(0.5)
+    bot.runtime.settle()
     assert [m.body for m in bot.fake_twilio.sent_to(JANE)] == [
         "We're closed; we'll reply from 9am."
     ]
     posts = thread(bot, 3, timeout=30)
     assert "We're closed" in posts[1].text or "We're closed" in posts[2].text
-    bot.runtime.deps.clock = lambda: datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00: open
+    bot.runtime.clock.set(datetime(2037, 11, 26, 15, 0, tzinfo=UTC))  # 10:00 next day: open
     bot.twilio.text(from_=JANE, to=SALES, body="Morning!")
     thread(bot, 4)
-    time.sleep(0.3)
+    bot.runtime.settle()
     assert len(bot.fake_twilio.sent_to(JANE)) == 1
 
 

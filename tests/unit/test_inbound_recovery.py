@@ -265,8 +265,7 @@ def test_a_line_whose_log_cannot_be_read_at_start_is_routed_after_the_wait(
     missed = fake_twilio.receive(sender=CUSTOMERS[0], to=SALES, body="open today?", at=sent_at)
     fake_twilio.log_unavailable = True
     started = datetime.now(UTC)
-    now = [started]
-    runtime.deps.clock = lambda: now[0]
+    runtime.clock.set(started)
     _start_stepped(runtime, monkeypatch)
     assert runtime.reconcile_inbound() == 0  # Twilio answers 503
     newer = fake_twilio.text_in(sender=CUSTOMERS[0], to=SALES, body="hello?")
@@ -275,7 +274,7 @@ def test_a_line_whose_log_cannot_be_read_at_start_is_routed_after_the_wait(
     assert _inbound_keys(runtime) == []
 
     wait = timedelta(seconds=runtime.settings.inbound_recovery_wait_seconds)
-    now[0] = started + wait + timedelta(seconds=1)
+    runtime.clock.set(started + wait + timedelta(seconds=1))
     with caplog.at_level("WARNING", logger="bot.inbound_router"):
         _route_all(runtime)
     assert _inbound_keys(runtime) == [f"sms:{newer.sid}"]
