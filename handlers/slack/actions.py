@@ -64,9 +64,10 @@ def handle_conversation_button(ack: Ack, body: dict[str, Any], context: dict[str
     ack()
 
 
-def explain_refusal(context: dict[str, Any], respond: Respond) -> None:
-    """After the ack: tell the clicking user privately why nothing happened."""
-    if context.get("refusal"):
+def explain_refusal(context: dict[str, Any], respond: Respond | None) -> None:
+    """After the ack: tell the clicking user privately why nothing happened (where the click
+    came with a response_url: a message's buttons do, a modal's do not)."""
+    if context.get("refusal") and respond is not None:
         respond(text=context["refusal"], response_type="ephemeral", replace_original=False)
 
 
