@@ -19,7 +19,7 @@ test: ## Lint and run the whole test suite (SQLite, and PostgreSQL when it answe
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
 	./scripts/ensure-chromium
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 3
 
 bench: ## Run the benchmarks (about 20 minutes) into docs/benchmarks.md; ARGS="--only 3" runs part
 	@$(UV) sync --frozen --quiet --compile-bytecode
