@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from bot.contact_file import ContactFile
 from bot.db import new_session
 from models.contact_import import CheckedRow, ContactImport, ImportTally, RawRow, check_rows
+from models.contacts import refresh_contact_statistics
 
 CHUNK_ROWS = 2000
 # Smaller files are checked in this process: starting workers would cost more.
@@ -38,10 +39,15 @@ def import_contact_file(
 ) -> ImportTally:
     """Import every row of `contacts`; the tally lists the skipped rows in line order."""
     importer = ContactImport(team_id=team_id)
+    saves = 0
 
     def save() -> None:
+        nonlocal saves
         with new_session(engine) as session, session.begin():
             importer.save(session)
+            saves += 1
+            if saves & (saves - 1) == 0:  # the 1st, 2nd, 4th, 8th…: each time it doubled
+                refresh_contact_statistics(session)
 
     if workers is None:
         workers = (os.cpu_count() or 1) if contacts.size >= PARALLEL_FROM_BYTES else 0

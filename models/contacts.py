@@ -177,10 +177,12 @@ def save_contacts(
     (one with no name given keeps theirs), a few statements for the whole batch. The
     numbers must be distinct.
 
-    The rows go through the driver's executemany: SQLAlchemy's handling of each row's
-    parameters costs more than the database's insert, and imports bring millions."""
+    The rows go to the driver as they are (SQLAlchemy's handling of each row's parameters
+    costs more than the database's insert, and imports bring millions): on PostgreSQL as
+    arrays, one statement a batch; elsewhere through executemany."""
     connection = session.connection()
-    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    postgres = connection.dialect.name == "postgresql"
+    placeholder = "%s" if postgres else "?"
 
     def run_many(sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
@@ -190,20 +192,34 @@ def save_contacts(
         """(id, name) of the team's contacts with these numbers."""
         if not phones:
             return {}
-        marks = ", ".join("?" * len(phones))
-        sql = f"SELECT phone, id, name FROM contact WHERE team_id = ? AND phone IN ({marks})"
-        found = connection.exec_driver_sql(sql.replace("?", placeholder), (team_id, *phones))
+        sql = "SELECT phone, id, name FROM contact WHERE team_id = ? AND phone "
+        if postgres:
+            # One array: the statement's text stays the same whatever the batch's size.
+            found = connection.exec_driver_sql(
+                (sql + "= ANY(?)").replace("?", placeholder), (team_id, phones)
+            )
+        else:
+            marks = ", ".join("?" * len(phones))
+            found = connection.exec_driver_sql(f"{sql}IN ({marks})", (team_id, *phones))
         return {phone: (contact_id, name) for phone, contact_id, name in found}
 
     known = by_phone([c.phone for c in contacts])
     new = [c for c in contacts if c.phone not in known]
     created = _bound(_CONTACT.c.created_at, now or utcnow(), connection.dialect)
     # A number another process adds meanwhile is left as it is (and counted as added).
-    run_many(
-        "INSERT INTO contact (team_id, phone, name, created_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        [(team_id, c.phone, c.name, created) for c in new],
-    )
+    if not postgres:
+        run_many(
+            "INSERT INTO contact (team_id, phone, name, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [(team_id, c.phone, c.name, created) for c in new],
+        )
+    elif new:
+        connection.exec_driver_sql(
+            "INSERT INTO contact (team_id, phone, name, created_at) "
+            "SELECT %s, phone, name, %s FROM unnest(%s::text[], %s::text[]) AS t(phone, name) "
+            "ON CONFLICT DO NOTHING",
+            (team_id, created, [c.phone for c in new], [c.name for c in new]),
+        )
     added = by_phone([c.phone for c in new])
     indexed = [(added[c.phone][0], c) for c in new]
     renamed = [
@@ -219,14 +235,31 @@ def save_contacts(
         "DELETE FROM contact_search_term WHERE contact_id = ?",
         [(contact_id,) for contact_id, _ in renamed],
     )
-    run_many(
-        "INSERT INTO contact_search_term (team_id, term, contact_id) VALUES (?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        [(team_id, term, contact_id) for contact_id, c in indexed + renamed for term in c.terms],
-    )
+    terms = [(team_id, term, contact_id) for contact_id, c in indexed + renamed for term in c.terms]
+    if not postgres:
+        run_many(
+            "INSERT INTO contact_search_term (team_id, term, contact_id) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            terms,
+        )
+    elif terms:
+        connection.exec_driver_sql(
+            "INSERT INTO contact_search_term (team_id, term, contact_id) "
+            "SELECT %s, term, contact_id FROM unnest(%s::text[], %s::int[]) AS t(term, contact_id) "
+            "ON CONFLICT DO NOTHING",
+            (team_id, [t[1] for t in terms], [t[2] for t in terms]),
+        )
     return SaveCounts(
         added=len(indexed), updated=len(renamed), unchanged=len(contacts) - len(new) - len(renamed)
     )
+
+
+def refresh_contact_statistics(session: Session) -> None:
+    """Tell PostgreSQL's planner how many contacts there are now. Without it (autovacuum
+    off, or behind), a table that grew from empty is still planned as empty: a number is
+    looked up by reading every contact, and the import slows down as it goes."""
+    if session.connection().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("ANALYZE contact, contact_search_term")
 
 
 def _bound(column: Any, value: Any, dialect: Any) -> Any:
