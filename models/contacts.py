@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, delete, func, tuple_
+from sqlalchemy import ColumnElement, Connection, Integer, and_, bindparam, delete, func, tuple_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -177,9 +177,8 @@ def save_contacts(
     (one with no name given keeps theirs), a few statements for the whole batch. The
     numbers must be distinct.
 
-    The rows go to the driver as they are (SQLAlchemy's handling of each row's parameters
-    costs more than the database's insert, and imports bring millions): on PostgreSQL as
-    arrays, one statement a batch; elsewhere through executemany."""
+    The rows go to the driver as they are: SQLAlchemy's handling of each row's parameters
+    costs more than the database's insert, and imports bring millions."""
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
     placeholder = "%s" if postgres else "?"
@@ -207,19 +206,12 @@ def save_contacts(
     new = [c for c in contacts if c.phone not in known]
     created = _bound(_CONTACT.c.created_at, now or utcnow(), connection.dialect)
     # A number another process adds meanwhile is left as it is (and counted as added).
-    if not postgres:
-        run_many(
-            "INSERT INTO contact (team_id, phone, name, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            [(team_id, c.phone, c.name, created) for c in new],
-        )
-    elif new:
-        connection.exec_driver_sql(
-            "INSERT INTO contact (team_id, phone, name, created_at) "
-            "SELECT %s, phone, name, %s FROM unnest(%s::text[], %s::text[]) AS t(phone, name) "
-            "ON CONFLICT DO NOTHING",
-            (team_id, created, [c.phone for c in new], [c.name for c in new]),
-        )
+    _insert_many(
+        connection,
+        "contact",
+        {"team_id": "text", "phone": "text", "name": "text", "created_at": "timestamptz"},
+        [(team_id, c.phone, c.name, created) for c in new],
+    )
     added = by_phone([c.phone for c in new])
     indexed = [(added[c.phone][0], c) for c in new]
     renamed = [
@@ -235,23 +227,37 @@ def save_contacts(
         "DELETE FROM contact_search_term WHERE contact_id = ?",
         [(contact_id,) for contact_id, _ in renamed],
     )
-    terms = [(team_id, term, contact_id) for contact_id, c in indexed + renamed for term in c.terms]
-    if not postgres:
-        run_many(
-            "INSERT INTO contact_search_term (team_id, term, contact_id) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            terms,
-        )
-    elif terms:
-        connection.exec_driver_sql(
-            "INSERT INTO contact_search_term (team_id, term, contact_id) "
-            "SELECT %s, term, contact_id FROM unnest(%s::text[], %s::int[]) AS t(term, contact_id) "
-            "ON CONFLICT DO NOTHING",
-            (team_id, [t[1] for t in terms], [t[2] for t in terms]),
-        )
+    _insert_many(
+        connection,
+        "contact_search_term",
+        {"team_id": "text", "term": "text", "contact_id": "int"},
+        [(team_id, term, contact_id) for contact_id, c in indexed + renamed for term in c.terms],
+    )
     return SaveCounts(
         added=len(indexed), updated=len(renamed), unchanged=len(contacts) - len(new) - len(renamed)
     )
+
+
+def _insert_many(
+    connection: Connection, table: str, columns: dict[str, str], rows: list[tuple[Any, ...]]
+) -> None:
+    """INSERT … ON CONFLICT DO NOTHING of `rows` as the driver takes them fastest: on
+    PostgreSQL one statement of arrays (`columns` maps each column to its type there),
+    elsewhere executemany."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+            tuple(list(values) for values in zip(*rows, strict=True)),
+        )
+    else:
+        marks = ", ".join("?" * len(columns))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows
+        )
 
 
 def refresh_contact_statistics(session: Session) -> None:
