@@ -59,6 +59,8 @@ from models.mirroring import (
     finish_mirror,
     park_conversation_mirror,
     park_message,
+    record_found_parent,
+    record_found_posts,
     record_message_mirrored,
     record_parent_mirrored,
     release_mirror,
@@ -295,6 +297,13 @@ class SlackMirror:
                     since=conversation.created_at,
                 )
                 if thread_ts is not None:
+                    with self.database.session() as session, session.begin():
+                        record_found_parent(
+                            session=session,
+                            conversation_id=conversation_id,
+                            channel_id=channel,
+                            thread_ts=thread_ts,
+                        )
                     self._update(channel, thread_ts, text=text, blocks=blocks)
             try:
                 if thread_ts is None:
@@ -325,9 +334,13 @@ class SlackMirror:
 
         if taken_over and any(m.slack_ts is None for m in messages):
             posted = find_posted_messages(self.client, channel=channel, thread_ts=thread_ts)
+            found = {m.id: posted[m.id] for m in messages if m.slack_ts is None and m.id in posted}
+            if found:
+                with self.database.session() as session, session.begin():
+                    record_found_posts(session=session, slack_ts_by_message=found)
             for message in messages:
-                if message.slack_ts is None and message.id in posted:
-                    message.slack_ts = posted[message.id]  # updated below, not posted again
+                if message.id in found:
+                    message.slack_ts = found[message.id]  # updated below, not posted again
         for message in messages:
             try:
                 mark = self._mirror_message(

@@ -177,6 +177,31 @@ def record_parent_mirrored(
     )
 
 
+def record_found_parent(
+    *, session: Session, conversation_id: int, channel_id: str, thread_ts: str
+) -> None:
+    """A parent message found in Slack after a takeover (a worker posted it and died before
+    recording it): kept at once, so that whatever becomes of this attempt it is updated
+    from now on, never posted again."""
+    session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.slack_thread_ts).is_(None))
+        .values(slack_channel_id=channel_id, slack_thread_ts=thread_ts)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_found_posts(*, session: Session, slack_ts_by_message: dict[int, str]) -> None:
+    """Thread posts found in Slack after a takeover, kept at once (see record_found_parent)."""
+    for message_id, slack_ts in slack_ts_by_message.items():
+        session.execute(
+            update(Message)
+            .where(col(Message.id) == message_id, col(Message.slack_ts).is_(None))
+            .values(slack_ts=slack_ts)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def park_conversation_mirror(*, session: Session, conversation_id: int, error: str) -> None:
     """Slack refuses the conversation's posts for good: record why. The mirror's work is
     finished as usual, so it is tried again only when the conversation has new work."""

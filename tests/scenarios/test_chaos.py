@@ -133,21 +133,11 @@ def test_short_chaos_loses_doubles_and_reorders_nothing(
     _check(_run(SHORT, tmp_path, database_url, engine, fake_slack, fake_twilio))
 
 
-# Slack hanging past its client's 10 s timeout, with kills: a few texts show twice in their
-# threads (seed 19: 4 of 480 on SQLite, 4 on PostgreSQL), also since a post that timed out
-# is looked up before it is posted again; one of them was a queued text whose conversation
-# never had a failed post, so the other way a post goes twice is not found yet.
-_STORMS_DOUBLE = pytest.mark.xfail(
-    reason="Slack hangs past the client's timeout with kills: a few thread posts doubled",
-    strict=False,
-)
-
-
 @pytest.mark.skipif(not FULL, reason="the full chaos suite runs with TEXTBOT_CHAOS=full")
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize(
     "plan",
-    [pytest.param(p, marks=_STORMS_DOUBLE if p.slack_hangs else ()) for p in FULL_PLANS],
+    FULL_PLANS,
     ids=[p.name for p in FULL_PLANS],
 )
 def test_full_chaos_loses_doubles_and_reorders_nothing(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -14,6 +15,7 @@ from models.tables import Conversation, Message
 from models.types import utcnow
 from tests.conftest import Bot
 from tests.factories import make_line
+from tests.scenarios.sales_line import time_passes
 from tests.slack_driver import wait_until
 
 SALES = "+12025550100"
@@ -71,3 +73,32 @@ def _mirrored(bot: Bot) -> bool:
     with bot.session() as session:
         messages = session.exec(select(Message)).all()
     return bool(messages) and all(m.slack_synced_rev >= m.slack_rev for m in messages)
+
+
+def test_a_post_found_after_a_takeover_stays_found_when_updating_it_fails(bot: Bot) -> None:
+    """The post a worker made without recording it is found when another attempt takes the
+    conversation over; kept at once, it is not posted again when Slack then fails the update
+    and the next attempt is an ordinary one (found by the chaos suite: a customer's text
+    showed twice after a hang, a kill and a restart)."""
+    with bot.session() as session, session.begin():
+        make_line(session, number=SALES, channel_id="C0SALES")
+    assert bot.twilio.text(from_=JANE, to=SALES, body="Hello?").status_code == 200
+    wait_until(lambda: _mirrored(bot), what="the first text in Slack")
+    [parent] = bot.fake_slack.top_level("C0SALES")
+    bot.runtime.slack_client.timeout = 1  # the client gives up after a second
+    release = bot.fake_slack.hold("chat.postMessage")  # Slack is slow: it answers at 2 s
+    threading.Timer(2.0, release.set).start()
+    assert bot.twilio.text(from_=JANE, to=SALES, body="Are you open?").status_code == 200
+    wait_until(
+        lambda: len(bot.fake_slack.thread("C0SALES", parent.ts)) == 2,
+        what="the post Slack took after the client gave up",
+    )
+    bot.fake_slack.fail_next("chat.update", status=500, error="internal_error")
+    time_passes(bot, timedelta(seconds=6))  # the lease runs out: taken over, the update fails
+    wait_until(
+        lambda: [c.answer for c in bot.fake_slack.calls_to("chat.update")], what="the update"
+    )
+    time_passes(bot, timedelta(seconds=6))  # Slack's pause is over: an ordinary attempt
+    wait_until(lambda: _mirrored(bot), what="recorded")
+    texts = [m.text for m in bot.fake_slack.thread("C0SALES", parent.ts)]
+    assert texts == ["Hello?", "Are you open?"]  # each once
