@@ -26,6 +26,7 @@ from models.inbound import (
     stored_message_sids,
 )
 from models.tables import Line
+from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class InboundRecovery:
         self.gateway = gateway
         self.lookback = lookback
         self.clock = clock
+        self.unread_lines = 0  # lines whose log the last recover() could not read
 
     def hold_routing(self) -> None:
         """At start, before any text is routed: hold every line's texts until its log has
@@ -59,10 +61,12 @@ class InboundRecovery:
         with self.database.read_session() as session:
             lines = list(session.exec(select(Line).where(col(Line.active).is_(True))).all())
         staged = 0
+        self.unread_lines = 0
         for line in lines:
             try:
                 staged += self.recover_line(line)
             except Exception:
+                self.unread_lines += 1
                 logger.exception("could not read back the texts received by %s", line.number)
         return staged
 
@@ -70,9 +74,11 @@ class InboundRecovery:
         """Stage the line's missed texts, oldest first, note how far it was checked, and end
         the hold on its texts that was set before this read began (`line` was read then)."""
         now = self.clock()
+        # Twilio dates its log by the system clock (tests may have moved ours on).
+        log_now = utcnow()
         # However long the bot was down, back to where the last check began; the lookback
         # bounds only a line's first check.
-        since = line.inbound_checked_until or now - self.lookback
+        since = line.inbound_checked_until or log_now - self.lookback
         missed = self._missed_texts(line.number, since=since)
         with self.database.engine.begin() as connection:
             if missed:
@@ -90,7 +96,7 @@ class InboundRecovery:
                         for text in missed
                     ],
                 )
-            mark_inbound_checked(connection, line_id=line.id or 0, until=now - CHECK_OVERLAP)
+            mark_inbound_checked(connection, line_id=line.id or 0, until=log_now - CHECK_OVERLAP)
             end_recovery_hold(
                 connection,
                 line_id=line.id or 0,

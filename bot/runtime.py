@@ -38,6 +38,8 @@ from models.tables import Line
 logger = logging.getLogger(__name__)
 
 SIMULATOR_PATH = "/dev-phone/api"
+INBOUND_RETRY_FIRST = timedelta(seconds=1)
+INBOUND_RETRY_MAX = timedelta(minutes=1)
 
 
 class _SkippedOverlapAtDebug(logging.Filter):
@@ -140,6 +142,7 @@ class Runtime:
             pace=ChannelPace(settings.slack_post_interval_seconds),
             clock=self.clock,
         )
+        self._inbound_retry = INBOUND_RETRY_FIRST / 2  # doubled before each retry
         self.inbound_recovery = InboundRecovery(
             database=self.database,
             gateway=self.gateway,
@@ -288,8 +291,21 @@ class Runtime:
             return purge_expired_media(session=session, now=now or self.clock())
 
     def reconcile_inbound(self) -> int:
-        """Stage, once and in order, texts Twilio received that the webhook never brought."""
+        """Stage, once and in order, texts Twilio received that the webhook never brought.
+        A log that could not be read is read again soon (1 s, then 2, 4… up to a minute),
+        not at the next regular check minutes away: the texts of an outage wait for it."""
         staged = self.inbound_recovery.recover()
+        if self.inbound_recovery.unread_lines:
+            self._inbound_retry = min(self._inbound_retry * 2, INBOUND_RETRY_MAX)
+            self.scheduler.add_job(
+                self.reconcile_inbound,
+                "date",
+                run_date=datetime.now(UTC) + self._inbound_retry,
+                id="inbound-reconcile-retry",
+                replace_existing=True,
+            )
+        else:
+            self._inbound_retry = INBOUND_RETRY_FIRST / 2
         if staged:
             self.wake_workers()
         else:
