@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlmodel import col, select
 
@@ -35,6 +36,11 @@ logger = logging.getLogger(__name__)
 CHECK_OVERLAP = timedelta(minutes=10)
 
 
+class RecoveryRun(NamedTuple):
+    staged: int  # missed texts staged for the router
+    unread_lines: int  # lines whose log could not be read
+
+
 class InboundRecovery:
     def __init__(
         self,
@@ -48,7 +54,6 @@ class InboundRecovery:
         self.gateway = gateway
         self.lookback = lookback
         self.clock = clock
-        self.unread_lines = 0  # lines whose log the last recover() could not read
 
     def hold_routing(self) -> None:
         """At start, before any text is routed: hold every line's texts until its log has
@@ -56,19 +61,18 @@ class InboundRecovery:
         with self.database.engine.begin() as connection:
             hold_lines_for_recovery(connection, now=self.clock())
 
-    def recover(self) -> int:
-        """Stage every active line's missed texts; how many were staged."""
+    def recover(self) -> RecoveryRun:
+        """Stage every active line's missed texts."""
         with self.database.read_session() as session:
             lines = list(session.exec(select(Line).where(col(Line.active).is_(True))).all())
-        staged = 0
-        self.unread_lines = 0
+        staged = unread = 0
         for line in lines:
             try:
                 staged += self.recover_line(line)
             except Exception:
-                self.unread_lines += 1
+                unread += 1
                 logger.exception("could not read back the texts received by %s", line.number)
-        return staged
+        return RecoveryRun(staged=staged, unread_lines=unread)
 
     def recover_line(self, line: Line) -> int:
         """Stage the line's missed texts, oldest first, note how far it was checked, and end

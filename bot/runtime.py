@@ -142,7 +142,7 @@ class Runtime:
             pace=ChannelPace(settings.slack_post_interval_seconds),
             clock=self.clock,
         )
-        self._inbound_retry = INBOUND_RETRY_FIRST / 2  # doubled before each retry
+        self._failed_inbound_reads = 0  # in a row: each retry waits twice as long
         self.inbound_recovery = InboundRecovery(
             database=self.database,
             gateway=self.gateway,
@@ -294,18 +294,19 @@ class Runtime:
         """Stage, once and in order, texts Twilio received that the webhook never brought.
         A log that could not be read is read again soon (1 s, then 2, 4… up to a minute),
         not at the next regular check minutes away: the texts of an outage wait for it."""
-        staged = self.inbound_recovery.recover()
-        if self.inbound_recovery.unread_lines:
-            self._inbound_retry = min(self._inbound_retry * 2, INBOUND_RETRY_MAX)
+        staged, unread_lines = self.inbound_recovery.recover()
+        if unread_lines:
+            self._failed_inbound_reads += 1
+            wait = INBOUND_RETRY_FIRST * 2 ** (self._failed_inbound_reads - 1)
             self.scheduler.add_job(
                 self.reconcile_inbound,
                 "date",
-                run_date=datetime.now(UTC) + self._inbound_retry,
+                run_date=datetime.now(UTC) + min(wait, INBOUND_RETRY_MAX),
                 id="inbound-reconcile-retry",
                 replace_existing=True,
             )
         else:
-            self._inbound_retry = INBOUND_RETRY_FIRST / 2
+            self._failed_inbound_reads = 0
         if staged:
             self.wake_workers()
         else:
