@@ -187,6 +187,9 @@ class SlackPayload(_Envelope):
         # Bolt reads the first action of these before any listener runs.
         if self.type in ("block_actions", "interactive_message") and not self.actions:
             raise ValueError(f"a {self.type} has no actions")
+        # ...and the view's type of these (whether it is a workflow step's).
+        if self.type in ("view_submission", "view_closed") and not (self.view and self.view.type):
+            raise ValueError(f"a {self.type} has no view type")
         if self.type == "event_callback" and not (self.team_id and self.event and self.event.type):
             raise ValueError("an event callback names no team id or event type")
         if self.command is not None and not (self.team_id and self.user_id):

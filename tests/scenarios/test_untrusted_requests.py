@@ -168,6 +168,14 @@ SLACK_CASES |= {
     "an action with no action id": lambda: _signed_payload(
         {"type": "block_actions", "actions": [{"value": MARKER}], "user": {"id": "U0ALICE"}}
     ),
+    "a view submission whose view has no type": lambda: _signed_payload(
+        {
+            "type": "view_submission",
+            "user": {"id": "U0ALICE", "team_id": "T0TEST"},
+            "team": {"id": "T0TEST"},
+            "view": {"id": "V0", "callback_id": "edit_contact"},
+        }
+    ),
     "a user that is a list": lambda: _signed_payload(
         {"type": "block_suggestion", "user": [MARKER]}
     ),
