@@ -25,6 +25,7 @@ from models.tables import (
     MessageOrigin,
 )
 from models.types import insert_ignoring_conflicts, insert_unless_conflicting, utcnow
+from models.untrusted_text import strip_hidden_characters
 
 MAX_MESSAGE_LENGTH = 1600  # Twilio's limit for one message body
 
@@ -38,9 +39,10 @@ class InvalidMessageBody(ValueError):
 
 
 def check_message_body(body: str | None, *, allow_empty: bool = False) -> str:
-    """Return the body to send (surrounding blank space removed) or raise InvalidMessageBody.
+    """Return the body to send (control characters and bidi overrides dropped, as from a
+    customer's text, and surrounding blank space removed) or raise InvalidMessageBody.
     `allow_empty`: a picture goes with it, which is enough to send."""
-    text = (body or "").strip()
+    text = strip_hidden_characters(body or "").strip()
     if not text and not allow_empty:
         raise InvalidMessageBody("The message is empty. Type something to send.")
     if len(text) > MAX_MESSAGE_LENGTH:

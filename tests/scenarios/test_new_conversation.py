@@ -350,6 +350,12 @@ def test_a_crafted_submission_for_a_line_the_user_may_not_use_sends_nothing(
         ),
         (
             f"new:{NEW_NUMBER}",
+            "\x00\u202e",  # nothing a phone shows (PostgreSQL cannot even store NUL)
+            ids.MESSAGE_BLOCK,
+            "The message is empty. Type something to send.",
+        ),
+        (
+            f"new:{NEW_NUMBER}",
             "x" * 1601,
             ids.MESSAGE_BLOCK,
             "The message is 1,601 characters long; the limit is 1,600. Shorten it by 1.",

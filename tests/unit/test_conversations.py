@@ -32,6 +32,10 @@ def test_message_body_rules() -> None:
         check_message_body(None)
     with pytest.raises(InvalidMessageBody, match="1,601 characters"):
         check_message_body("x" * 1601)
+    # What a phone cannot show (and PostgreSQL cannot store: NUL) is dropped.
+    assert check_message_body("Hi\x00 there\u202e") == "Hi there"
+    with pytest.raises(InvalidMessageBody, match="empty"):
+        check_message_body(" \x00 ")
 
 
 def test_open_creates_then_finds_then_reopens(session: Session, line, contact) -> None:
