@@ -206,14 +206,18 @@ def save_contacts(
     new = [c for c in contacts if c.phone not in known]
     created = _bound(_CONTACT.c.created_at, now or utcnow(), connection.dialect)
     # A number another process adds meanwhile is left as it is (and counted as added).
-    _insert_many(
-        connection,
-        "contact",
-        {"team_id": "text", "phone": "text", "name": "text", "created_at": "timestamptz"},
-        [(team_id, c.phone, c.name, created) for c in new],
-    )
-    added = by_phone([c.phone for c in new])
-    indexed = [(added[c.phone][0], c) for c in new]
+    if postgres:
+        added = _add_contacts_postgres(connection, team_id, new, created)
+    else:
+        _insert_many(
+            connection,
+            "contact",
+            {"team_id": "text", "phone": "text", "name": "text", "created_at": "timestamptz"},
+            [(team_id, c.phone, c.name, created) for c in new],
+        )
+        found = by_phone([c.phone for c in new])
+        added = {phone: contact_id for phone, (contact_id, _) in found.items()}
+    indexed = [(added[c.phone], c) for c in new if c.phone in added]
     renamed = [
         (known[c.phone][0], c)
         for c in contacts
@@ -227,6 +231,10 @@ def save_contacts(
         "DELETE FROM contact_search_term WHERE contact_id = ?",
         [(contact_id,) for contact_id, _ in renamed],
     )
+    if postgres:
+        # Nobody else can have terms for contacts this transaction just added.
+        _copy_terms_postgres(connection, team_id, indexed)
+        indexed = []
     _insert_many(
         connection,
         "contact_search_term",
@@ -234,8 +242,61 @@ def save_contacts(
         [(team_id, term, contact_id) for contact_id, c in indexed + renamed for term in c.terms],
     )
     return SaveCounts(
-        added=len(indexed), updated=len(renamed), unchanged=len(contacts) - len(new) - len(renamed)
+        added=len(new), updated=len(renamed), unchanged=len(contacts) - len(new) - len(renamed)
     )
+
+
+# On PostgreSQL an import's rows go in by COPY: an INSERT of arrays costs five times as
+# much, its text built by psycopg in Python.
+
+
+def _add_contacts_postgres(
+    connection: Connection, team_id: str, new: list[IncomingContact], created: Any
+) -> dict[str, int]:
+    """Insert these contacts but the numbers already there; the ids of those inserted, by
+    number."""
+    if not new:
+        return {}
+    with _driver_cursor(connection) as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS contact_import_batch (phone text, name text) "
+            "ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy("COPY contact_import_batch (phone, name) FROM STDIN") as copy:
+            for contact in new:
+                copy.write_row((contact.phone, contact.name))
+        cursor.execute(
+            "INSERT INTO contact (team_id, phone, name, created_at) "
+            "SELECT %s, phone, name, %s FROM contact_import_batch "
+            "ON CONFLICT DO NOTHING RETURNING phone, id",
+            (team_id, created),
+        )
+        return {phone: contact_id for phone, contact_id in cursor}
+
+
+def _copy_terms_postgres(
+    connection: Connection, team_id: str, contacts: list[tuple[int, IncomingContact]]
+) -> None:
+    """Add the search terms of these (id, contact) pairs, which have none yet."""
+    lines = [f"{team_id}\t{term}\t{contact_id}\n" for contact_id, c in contacts for term in c.terms]
+    data = "".join(lines)
+    statement = "COPY contact_search_term (team_id, term, contact_id) FROM STDIN"
+    with _driver_cursor(connection) as cursor, cursor.copy(statement) as copy:
+        # Terms are letters and digits, which COPY takes as they are: a million contacts'
+        # terms are written in one go instead of row by row. Anything else is escaped.
+        plain = data.count("\t") == 2 * len(lines) and data.count("\n") == len(lines)
+        if plain and "\\" not in data and "\r" not in data:
+            copy.write(data)
+        else:
+            for contact_id, c in contacts:
+                for term in c.terms:
+                    copy.write_row((team_id, term, contact_id))
+
+
+def _driver_cursor(connection: Connection) -> Any:
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    return driver_connection.cursor()
 
 
 def _insert_many(

@@ -8,10 +8,12 @@ from models.contacts import (
     MAX_QUERY_LENGTH,
     MAX_QUERY_WORDS,
     ContactSuggestion,
+    IncomingContact,
     bounded_query,
     get_or_create_contact,
     name_search_terms,
     rename_contact,
+    save_contacts,
     search_contacts,
 )
 from models.directory import (
@@ -181,6 +183,49 @@ def test_renaming_reindexes(session: Session) -> None:
         select(ContactSearchTerm.term).where(ContactSearchTerm.contact_id == contact.id)
     ).all()
     assert sorted(terms) == ["12025550123", "2025550123", "janet", "roe"]
+
+
+def _terms_by_phone(session: Session, team_id: str) -> dict[str, list[str]]:
+    rows = session.exec(
+        select(Contact.phone, ContactSearchTerm.term)
+        .join(ContactSearchTerm, ContactSearchTerm.contact_id == Contact.id)
+        .where(ContactSearchTerm.team_id == team_id)
+    ).all()
+    found: dict[str, list[str]] = {}
+    for phone, term in rows:
+        found.setdefault(phone, []).append(term)
+    return {phone: sorted(terms) for phone, terms in found.items()}
+
+
+def test_a_batch_adds_new_numbers_with_their_terms_and_renames_known_ones(session) -> None:
+    make_contact(session, phone="+12025550123", name="Jane Doe")
+    make_contact(session, phone="+12025550124", name="Same Name")
+    counts = save_contacts(
+        session=session,
+        team_id="T0TEST",
+        contacts=[
+            IncomingContact("+12025550123", "Janet Roe", ["janet", "roe"]),
+            IncomingContact("+12025550124", "Same Name", ["same", "name"]),
+            IncomingContact("+12025550125", "Ann Lee", ["ann", "lee", "2025550125"]),
+        ],
+    )
+    assert (counts.added, counts.updated, counts.unchanged) == (1, 1, 1)
+    terms = _terms_by_phone(session, "T0TEST")
+    assert terms["+12025550123"] == ["janet", "roe"]
+    assert terms["+12025550125"] == ["2025550125", "ann", "lee"]
+    assert len(session.exec(select(Contact)).all()) == 3
+
+
+def test_terms_with_what_a_bulk_copy_would_misread_are_stored_as_given(session) -> None:
+    # Terms the bot makes are letters and digits; a batch written in bulk must still keep
+    # any other text exactly (tabs, newlines and backslashes mean something to COPY).
+    odd = ["a\\tb", "c\td", "e\nf", "g\\", "h\r"]
+    save_contacts(
+        session=session,
+        team_id="T0\\ODD",
+        contacts=[IncomingContact("+12025550126", None, odd)],
+    )
+    assert _terms_by_phone(session, "T0\\ODD") == {"+12025550126": sorted(odd)}
 
 
 def test_a_contact_name_is_kept_to_what_a_post_under_it_can_show(session) -> None:
