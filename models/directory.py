@@ -11,7 +11,7 @@ quick send, the form's recipients and Edit contact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
@@ -35,14 +35,25 @@ class Viewer:
     team_id: str
     user_id: str
     directory: ContactDirectory
+    # The ids of their usable lines, once read (with_usable_lines); None: not read yet.
+    usable_line_ids: tuple[int, ...] | None = None
+
+
+def with_usable_lines(*, session: Session, viewer: Viewer) -> Viewer:
+    """`viewer` with their usable lines read: what they may see is then checked without
+    reading them again (a request that searches and checks reads them once)."""
+    if viewer.usable_line_ids is not None:
+        return viewer
+    params = {"team_id": viewer.team_id, "user_id": viewer.user_id}
+    line_ids = tuple(session.execute(USABLE_LINE_IDS, params).scalars())
+    return replace(viewer, usable_line_ids=line_ids)
 
 
 def visibility_params(*, session: Session, viewer: Viewer) -> dict[str, Any]:
-    """What visible_contact's condition takes: the ids of the viewer's usable lines, read
-    once (as values, the database plans with the lines' real sizes)."""
-    params = {"team_id": viewer.team_id, "user_id": viewer.user_id}
-    line_ids: list[int] = list(session.execute(USABLE_LINE_IDS, params).scalars())
-    return {"line_ids": line_ids}
+    """What visible_contact's condition takes: the ids of the viewer's usable lines (as
+    values, the database plans with the lines' real sizes)."""
+    line_ids = with_usable_lines(session=session, viewer=viewer).usable_line_ids or ()
+    return {"line_ids": list(line_ids)}
 
 
 def visible_contact(directory: ContactDirectory, contact_id: Any) -> ColumnElement[bool]:

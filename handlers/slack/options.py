@@ -23,7 +23,7 @@ from handlers.views.modal import (
     build_saved_reply_option,
 )
 from models.contacts import find_contact_by_phone, search_contacts
-from models.directory import Viewer, can_see_contact
+from models.directory import Viewer, can_see_contact, with_usable_lines
 from models.management import can_manage_line
 from models.phone import try_parse_phone
 from models.saved_replies import list_saved_replies
@@ -45,10 +45,11 @@ def handle_recipient_suggestions(ack: Ack, body: dict[str, Any], context: BoltCo
     query = (body.get("value") or "").strip()
     options = []
     with deps.read_session() as session:
+        viewer = with_usable_lines(session=session, viewer=access.viewer)
         # Someone with no usable line sees no contact, and cannot add one.
-        if query and access.has_a_line(session):
+        if query and viewer.usable_line_ids:
             suggestions = search_contacts(
-                session=session, viewer=access.viewer, query=query, limit=MAX_SUGGESTIONS
+                session=session, viewer=viewer, query=query, limit=MAX_SUGGESTIONS
             )
             typed_number = try_parse_phone(query, region=deps.default_region)
             # A known number is usually among the suggestions: no lookup needed then.
@@ -56,7 +57,7 @@ def handle_recipient_suggestions(ack: Ack, body: dict[str, Any], context: BoltCo
             if (
                 typed_number
                 and typed_number not in suggested
-                and not _sees_contact_with_phone(session, access.viewer, typed_number)
+                and not _sees_contact_with_phone(session, viewer, typed_number)
             ):
                 # Also when the number is a contact the user may not see: offered the
                 # same way as a new number, it tells nothing about the directory.

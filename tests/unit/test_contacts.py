@@ -25,6 +25,7 @@ from models.directory import (
     can_see_contact,
     few_visible_contact_ids,
     visibility_params,
+    with_usable_lines,
 )
 from models.groups import create_group_conversation
 from models.tables import Contact, ContactSearchTerm, Line
@@ -423,3 +424,33 @@ def test_a_huge_query_costs_what_a_short_one_does(session: Session, query: str) 
     assert sum(len(str(p)) for _, p in huge) < 2_000
     # ...and no contact has all of them.
     assert _names(found) == []
+
+
+def test_a_viewer_whose_lines_were_read_is_searched_without_reading_them_again(
+    session: Session,
+) -> None:
+    make_contact(session, phone="+12025550123", name="Jane Doe")
+    viewer = _reader(session, "T0TEST")
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        search_contacts(session=session, viewer=viewer, query="jane")
+        plain = len(sent)
+        sent.clear()
+        read = with_usable_lines(session=session, viewer=viewer)
+        assert read.usable_line_ids and len(sent) == 1
+        sent.clear()
+        found = search_contacts(session=session, viewer=read, query="jane")
+        assert len(sent) == plain - 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert _names(found) == ["Jane Doe"]
+    # No usable line: nothing, however the lines were read.
+    nobody = with_usable_lines(session=session, viewer=Viewer("T0TEST", "U0NOBODY", SHARED))
+    assert nobody.usable_line_ids == ()
+    assert search_contacts(session=session, viewer=nobody, query="jane") == []
