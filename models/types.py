@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, String, TypeDecorator
@@ -60,18 +61,29 @@ def insert_ignoring_conflicts(
     Inserting the unique key first, before any side effect, is how concurrent retries are
     told apart: exactly one of them inserts.
     """
-    if not values:  # .values([]) would insert one row of defaults
+    if not values:
         return 0
-    insert = dialect_insert(session.get_bind().dialect.name)
+    statement = _insert_ignoring(session.get_bind().dialect.name, table)
+    # Count what RETURNING gives back: rowcount is -1 for this statement on psycopg.
+    return len(session.execute(statement, values).all())
+
+
+# The values go as parameters of a statement built once per table: built with its values,
+# a statement costs more to build (and to find in SQLAlchemy's cache) than to run, and the
+# inbound router runs several a text.
+@lru_cache
+def _insert_ignoring(dialect_name: str, table: type[SQLModel]) -> Any:
     sa_table = table.__table__  # type: ignore[attr-defined]
-    statement = (
-        insert(sa_table)
-        .values(values)
+    return (
+        dialect_insert(dialect_name)(sa_table)
         .on_conflict_do_nothing()
-        # Count what RETURNING gives back: rowcount is -1 for this statement on psycopg.
         .returning(*sa_table.primary_key.columns)
     )
-    return len(session.execute(statement).all())
+
+
+@lru_cache
+def _insert_returning_entity(dialect_name: str, entity: type[SQLModel]) -> Any:
+    return dialect_insert(dialect_name)(entity).on_conflict_do_nothing().returning(entity)
 
 
 def insert_unless_conflicting(
@@ -79,6 +91,5 @@ def insert_unless_conflicting(
 ) -> EntityT | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the row as an entity of the session, in
     one round trip; None if a conflicting row was there."""
-    insert = dialect_insert(session.get_bind().dialect.name)
-    statement = insert(entity).values(values).on_conflict_do_nothing().returning(entity)
-    return session.scalars(statement).first()
+    statement = _insert_returning_entity(session.get_bind().dialect.name, entity)
+    return session.scalars(statement, values).first()
