@@ -29,6 +29,7 @@ from bot.slack_posted import (
     parent_metadata,
 )
 from bot.sms_gateway import MediaRefused
+from bot.workers import retry_pause
 from handlers.texts import REPLY_FAILED
 from handlers.views.common import Block, contact_mrkdwn, escape
 from handlers.views.thread import (
@@ -82,7 +83,10 @@ from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-ERROR_PAUSE = timedelta(seconds=5)
+# After an error, a conversation waits this long, then twice as long after each further
+# error in a row: Slack's errors (a 500, no answer) mostly pass within a second or two.
+ERROR_PAUSE_FIRST = timedelta(seconds=1)
+ERROR_PAUSE_MOST = timedelta(minutes=1)
 
 
 class SlackMirror:
@@ -112,6 +116,7 @@ class SlackMirror:
         self._closing = threading.Event()
         self._held: set[int] = set()
         self._held_lock = threading.Lock()
+        self._errors_in_a_row: dict[int, int] = {}  # by conversation, in this process
         self._lease_keeper: threading.Thread | None = None
 
     def step(self) -> float | None:
@@ -184,7 +189,7 @@ class SlackMirror:
         try:
             self._mirror(conversation_id, taken_over=claim.taken_over)
         except SlackApiError as exc:
-            wait = _retry_after(exc) or ERROR_PAUSE
+            wait = _retry_after(exc) or self._error_pause(conversation_id)
             logger.warning(
                 "conversation %s: Slack said %s; trying again in %ss",
                 conversation_id,
@@ -199,14 +204,22 @@ class SlackMirror:
             # that the next attempt, by any process, takes the conversation over: it looks
             # up what was posted before posting again.
             logger.exception("conversation %s: mirroring failed", conversation_id)
-            self._let_lease_run_out(conversation_id, ERROR_PAUSE)
+            self._let_lease_run_out(conversation_id, self._error_pause(conversation_id))
             return False
         finally:
             with self._held_lock:
                 self._held.discard(conversation_id)
+        with self._held_lock:
+            self._errors_in_a_row.pop(conversation_id, None)
         with self.database.session() as session, session.begin():
             finish_mirror(session=session, conversation_id=conversation_id, seq=claim.seq)
         return True
+
+    def _error_pause(self, conversation_id: int) -> timedelta:
+        with self._held_lock:
+            errors = self._errors_in_a_row.get(conversation_id, 0) + 1
+            self._errors_in_a_row[conversation_id] = errors
+        return retry_pause(errors, first=ERROR_PAUSE_FIRST, most=ERROR_PAUSE_MOST)
 
     def _hold(self, conversation_id: int) -> None:
         with self._held_lock:

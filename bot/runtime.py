@@ -25,7 +25,7 @@ from bot.slack_app import build_bolt_app, build_web_client
 from bot.slack_pace import ChannelPace
 from bot.sms_gateway import TwilioGateway
 from bot.sms_simulator import SimulatedCarrier
-from bot.workers import WorkerLoop
+from bot.workers import WorkerLoop, retry_pause
 from handlers import texts
 from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups, refresh_usergroup_handles
@@ -297,11 +297,13 @@ class Runtime:
         staged, unread_lines = self.inbound_recovery.recover()
         if unread_lines:
             self._failed_inbound_reads += 1
-            wait = INBOUND_RETRY_FIRST * 2 ** (self._failed_inbound_reads - 1)
+            wait = retry_pause(
+                self._failed_inbound_reads, first=INBOUND_RETRY_FIRST, most=INBOUND_RETRY_MAX
+            )
             self.scheduler.add_job(
                 self.reconcile_inbound,
                 "date",
-                run_date=datetime.now(UTC) + min(wait, INBOUND_RETRY_MAX),
+                run_date=datetime.now(UTC) + wait,
                 id="inbound-reconcile-retry",
                 replace_existing=True,
             )

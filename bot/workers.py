@@ -10,10 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from bot.db import mark_background_thread
 
 logger = logging.getLogger(__name__)
+
+
+def retry_pause(failures: int, *, first: timedelta, most: timedelta) -> timedelta:
+    """How long to wait after `failures` failures in a row (at least one): `first`, then
+    twice as long each time, never more than `most`."""
+    pause = first
+    for _ in range(max(failures, 1) - 1):
+        if pause >= most:
+            break
+        pause *= 2
+    return min(pause, most)
+
 
 # A step returns how long to sleep before the next one: 0 to go on at once, None to wait
 # for a wake-up or the poll interval.

@@ -95,6 +95,8 @@ class Result:
     ready_seconds: float  # of which the process took this long to answer /healthz
     duration_seconds: float
     problems: list[str] = field(default_factory=list)
+    # How long after the last restart a fault went on (a hang, a slow or unreadable service).
+    faults_after_restart_seconds: float = 0.0
 
     @property
     def clean(self) -> bool:
@@ -138,6 +140,8 @@ class Chaos:
         self.acked_quick_sends: list[str] = []
         self.kills = 0
         self.faults: list[str] = []
+        # When the last fault with a duration (a hang, a slow or unreadable service) ends.
+        self.faults_until = 0.0
         self.progress = 0  # traffic texts done
         self._counters: dict[tuple[str, int], int] = defaultdict(int)
         self._timers: list[threading.Timer] = []
@@ -330,9 +334,11 @@ class Chaos:
             self.twilio.hang_next_send_to(
                 to, TWILIO_TIMEOUT_SECONDS + 1, logged=kind.endswith("(logged)")
             )
+            self._lasts(TWILIO_TIMEOUT_SECONDS + 1)
         elif kind == "twilio log 503":
             self.twilio.log_unavailable = True
             self._later(2.0, lambda: setattr(self.twilio, "log_unavailable", False))
+            self._lasts(2.0)
         elif kind == "slack 429":
             self.slack.fail_next("chat.postMessage", status=429, retry_after=1, times=3)
         elif kind == "slack 500":
@@ -341,15 +347,20 @@ class Chaos:
         elif kind == "slack slow":
             self.slack.delay("chat.postMessage", 2.0)
             self._later(4.0, lambda: self.slack.delay("chat.postMessage", 0))
+            self._lasts(4.0 + 2.0)
         elif kind == "slack hang":
             release = self.slack.hold("chat.postMessage")
             self._holds.append(release)
             self._later(SLACK_HANG_SECONDS, release.set)
+            self._lasts(SLACK_HANG_SECONDS)
         self.faults.append(kind)
         self.log(
             f"fault: {kind}"
             + (f" ({to})" if kind.startswith(("twilio 4", "twilio 5", "twilio h")) else "")
         )
+
+    def _lasts(self, seconds: float) -> None:
+        self.faults_until = max(self.faults_until, time.monotonic() + seconds)
 
     # --- the run ------------------------------------------------------------------------
     def run(self) -> Result:
@@ -405,6 +416,9 @@ class Chaos:
         time.sleep(2)  # anything sent or posted twice shows by now (reconcile runs each 1.25 s)
         result = self.count()
         result.recovery_seconds = recovery_seconds
+        # A fault still going on after the restart (Slack hanging) holds the backlog for
+        # as long: the bot's own part is counted from the later of the two.
+        result.faults_after_restart_seconds = max(0.0, self.faults_until - restarted)
         result.ready_seconds = self.ready_seconds[-1]
         result.duration_seconds = time.monotonic() - began
         return result
@@ -575,6 +589,10 @@ def table_row(result: Result) -> str:
         if result.recovery_seconds is None
         else f"{result.recovery_seconds:.1f} (start {result.ready_seconds:.1f})"
     )
+    faults_after = result.faults_after_restart_seconds
+    if result.recovery_seconds is not None and faults_after > 0:
+        own = result.recovery_seconds - faults_after
+        recovery += f"; {own:.1f} after faults that went on {faults_after:.1f} s"
 
     def three(c: Counts) -> str:
         return f"{c.lost} / {c.duplicated} / {c.out_of_order}"

@@ -166,5 +166,6 @@ def _write_report() -> None:
             "received late. Kills: SIGKILLs, the outage's included. Thread: the outbound "
             "texts as their Slack threads show them. Recovery: seconds from the last restart "
             "until every backlog was clear (start: of which the process took to answer "
-            "/healthz).\n\n" + table + "\n"
+            "/healthz; where a fault went on after the restart, such as Slack hanging, "
+            "also the seconds from its end).\n\n" + table + "\n"
         )

@@ -102,3 +102,53 @@ def test_a_post_found_after_a_takeover_stays_found_when_updating_it_fails(bot: B
     wait_until(lambda: _mirrored(bot), what="recorded")
     texts = [m.text for m in bot.fake_slack.thread("C0SALES", parent.ts)]
     assert texts == ["Hello?", "Are you open?"]  # each once
+
+
+def test_slack_failing_is_tried_again_in_a_second_then_twice_as_long_each_time(bot: Bot) -> None:
+    """A 500 from Slack mostly passes within a second: the conversation waits 1 s, then 2 s,
+    4 s… while Slack keeps failing, and 1 s again after a success (it waited 5 s each time,
+    which made up half the chaos suite's recovery in storms)."""
+    with bot.session() as session, session.begin():
+        make_line(session, number=SALES, channel_id="C0SALES")
+    assert bot.twilio.text(from_=JANE, to=SALES, body="Hello?").status_code == 200
+    wait_until(lambda: _mirrored(bot), what="the first text in Slack")
+
+    def fails_and_waits(failures: int, expected: float) -> None:
+        wait_until(
+            lambda: _failed_posts(bot) == failures and _pause(bot) is not None,
+            what=f"failure {failures}",
+        )
+        pause = _pause(bot)
+        assert pause is not None and expected - 0.9 < pause <= expected, (failures, pause)
+
+    bot.fake_slack.fail_next("chat.postMessage", status=500, error="internal_error", times=3)
+    assert bot.twilio.text(from_=JANE, to=SALES, body="Are you open?").status_code == 200
+    fails_and_waits(1, 1.0)
+    time_passes(bot, timedelta(seconds=1))
+    fails_and_waits(2, 2.0)
+    time_passes(bot, timedelta(seconds=2))
+    fails_and_waits(3, 4.0)
+    time_passes(bot, timedelta(seconds=4))
+    wait_until(lambda: _mirrored(bot), what="the text in Slack")
+
+    bot.fake_slack.fail_next("chat.postMessage", status=500, error="internal_error")
+    assert bot.twilio.text(from_=JANE, to=SALES, body="Still there?").status_code == 200
+    fails_and_waits(4, 1.0)  # a success started the count again
+
+
+def _failed_posts(bot: Bot) -> int:
+    return sum(
+        1
+        for c in bot.fake_slack.calls_to("chat.postMessage")
+        if c.answer is not None and c.answer.get("ok") is False
+    )
+
+
+def _pause(bot: Bot) -> float | None:
+    """Seconds until the conversation's next attempt, by the bot's clock; None while none
+    is set (or the conversation is held)."""
+    with bot.session() as session:
+        conversation = session.exec(select(Conversation)).one()
+    if conversation.mirror_not_before is None or conversation.mirror_lease_until is not None:
+        return None
+    return (conversation.mirror_not_before - bot.runtime.clock()).total_seconds()
