@@ -83,10 +83,15 @@ from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-# After an error, a conversation waits this long, then twice as long after each further
-# error in a row: Slack's errors (a 500, no answer) mostly pass within a second or two.
+# After Slack answers with an error (which posted nothing), a conversation waits this long,
+# then twice as long after each further failure in a row: a 500 mostly passes within a
+# second or two.
 ERROR_PAUSE_FIRST = timedelta(seconds=1)
 ERROR_PAUSE_MOST = timedelta(minutes=1)
+# After no answer, longer: Slack may still be posting what the client gave up on, and the
+# next attempt looks up what was posted (found by the chaos suite: a hang of 11 s against
+# the client's 10 s, looked up after 1 s, was posted twice).
+NO_ANSWER_PAUSE_FIRST = timedelta(seconds=5)
 
 
 class SlackMirror:
@@ -116,7 +121,7 @@ class SlackMirror:
         self._closing = threading.Event()
         self._held: set[int] = set()
         self._held_lock = threading.Lock()
-        self._errors_in_a_row: dict[int, int] = {}  # by conversation, in this process
+        self._failures_in_a_row: dict[int, int] = {}  # by conversation, in this process
         self._lease_keeper: threading.Thread | None = None
 
     def step(self) -> float | None:
@@ -189,7 +194,7 @@ class SlackMirror:
         try:
             self._mirror(conversation_id, taken_over=claim.taken_over)
         except SlackApiError as exc:
-            wait = _retry_after(exc) or self._error_pause(conversation_id)
+            wait = _retry_after(exc) or self._failure_pause(conversation_id, ERROR_PAUSE_FIRST)
             logger.warning(
                 "conversation %s: Slack said %s; trying again in %ss",
                 conversation_id,
@@ -204,22 +209,23 @@ class SlackMirror:
             # that the next attempt, by any process, takes the conversation over: it looks
             # up what was posted before posting again.
             logger.exception("conversation %s: mirroring failed", conversation_id)
-            self._let_lease_run_out(conversation_id, self._error_pause(conversation_id))
+            pause = self._failure_pause(conversation_id, NO_ANSWER_PAUSE_FIRST)
+            self._let_lease_run_out(conversation_id, pause)
             return False
         finally:
             with self._held_lock:
                 self._held.discard(conversation_id)
         with self._held_lock:
-            self._errors_in_a_row.pop(conversation_id, None)
+            self._failures_in_a_row.pop(conversation_id, None)
         with self.database.session() as session, session.begin():
             finish_mirror(session=session, conversation_id=conversation_id, seq=claim.seq)
         return True
 
-    def _error_pause(self, conversation_id: int) -> timedelta:
+    def _failure_pause(self, conversation_id: int, first: timedelta) -> timedelta:
         with self._held_lock:
-            errors = self._errors_in_a_row.get(conversation_id, 0) + 1
-            self._errors_in_a_row[conversation_id] = errors
-        return retry_pause(errors, first=ERROR_PAUSE_FIRST, most=ERROR_PAUSE_MOST)
+            failures = self._failures_in_a_row.get(conversation_id, 0) + 1
+            self._failures_in_a_row[conversation_id] = failures
+        return retry_pause(failures, first=first, most=ERROR_PAUSE_MOST)
 
     def _hold(self, conversation_id: int) -> None:
         with self._held_lock:

@@ -58,8 +58,10 @@ def test_a_post_slack_took_after_the_client_gave_up_is_not_posted_again(bot: Bot
     assert bot.twilio.text(from_=JANE, to=SALES, body="Hello?").status_code == 200
     wait_until(lambda: _mirrored(bot), what="the first text in Slack")
     bot.runtime.slack_client.timeout = 1  # the client gives up after a second
-    release = bot.fake_slack.hold("chat.postMessage")  # Slack is slow: it answers at 2 s
-    threading.Timer(2.0, release.set).start()
+    # Slack is slow: it answers at 4 s, 3 s after the client gave up (and 2 s before the
+    # next attempt looks it up).
+    release = bot.fake_slack.hold("chat.postMessage")
+    threading.Timer(4.0, release.set).start()
     assert bot.twilio.text(from_=JANE, to=SALES, body="Are you open?").status_code == 200
     wait_until(lambda: release.is_set() and _mirrored(bot), timeout=30, what="recorded")
     time.sleep(1)
