@@ -602,3 +602,14 @@ def table_row(result: Result) -> str:
         f"{len(result.faults)} | {three(result.inbound)} ({result.late}) | "
         f"{three(result.outbound)} | {three(result.thread)} | {recovery} |"
     )
+
+
+def with_section(page: str, section: str) -> str:
+    """`page` with its "## Chaos suite" section (up to the next "## " heading) replaced by
+    `section`, or `section` added at its end: the text around it is kept."""
+    start = page.find("## Chaos suite")
+    if start < 0:
+        return page + ("\n" if page and not page.endswith("\n\n") else "") + section
+    end = page.find("\n## ", start + 1)
+    rest = "" if end < 0 else "\n" + page[end + 1 :]
+    return page[:start] + section + rest

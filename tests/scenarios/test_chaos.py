@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.chaos import TABLE_HEADER, Chaos, Plan, Result, table_row
+from tests.chaos import TABLE_HEADER, Chaos, Plan, Result, table_row, with_section
 from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import FakeTwilio
 
@@ -159,7 +159,8 @@ def _write_report() -> None:
     table = "\n".join([TABLE_HEADER, *rows])
     print(table)
     if REPORT:
-        Path(REPORT).write_text(
+        path = Path(REPORT)
+        section = (
             f"## Chaos suite (seed {SEED})\n\n"
             "Lost, duplicated and out-of-order texts per scenario and database, summed over "
             "the conversations; (late): inbound texts posted after newer ones and marked "
@@ -169,3 +170,4 @@ def _write_report() -> None:
             "/healthz; where a fault went on after the restart, such as Slack hanging, "
             "also the seconds from its end).\n\n" + table + "\n"
         )
+        path.write_text(with_section(path.read_text() if path.exists() else "", section))
