@@ -277,7 +277,8 @@ def test_typed_text_comes_back_as_typed_less_formatting_marks(typed: str) -> Non
     def unmarked(text: str) -> str:
         return re.sub(r"[*_~`]", "", text)
 
-    assert unmarked(converted.text) == unmarked(typed).strip()
+    # Blank space around the text goes before marks do: "*\r0" keeps its "\r" as "\r0".
+    assert unmarked(converted.text).strip() == unmarked(typed).strip()
     assert converted.typed == typed.strip()
 
 
