@@ -98,12 +98,6 @@ def find_granted_line_ids(*, session: Session, team_id: str, user_id: str) -> se
     return {line_id for line_id in found if line_id is not None}
 
 
-def can_use_any_line(*, session: Session, team_id: str, user_id: str) -> bool:
-    """Whether find_usable_lines would find a line: a cheap check for every options request."""
-    params = {"team_id": team_id, "user_id": user_id}
-    return session.exec(_ANY_USABLE_LINE, params=params).first() is not None
-
-
 # The ids of the team's active lines the user may use, for statements built once: it takes
 # the bind parameters team_id and user_id. (Building a statement costs more than running it.)
 USABLE_LINE_IDS = select(Line.id).where(
@@ -113,7 +107,6 @@ USABLE_LINE_IDS = select(Line.id).where(
         _usable_line_ids(bindparam("team_id", type_=String), bindparam("user_id", type_=String))
     ),
 )
-_ANY_USABLE_LINE = USABLE_LINE_IDS.limit(1)
 
 
 def can_use_line(*, session: Session, line: Line, user_id: str) -> bool:

@@ -231,20 +231,22 @@ def save_contacts(
         "DELETE FROM contact_search_term WHERE contact_id = ?",
         [(contact_id,) for contact_id, _ in renamed],
     )
+
+    def terms_of(pairs: list[tuple[int, IncomingContact]]) -> list[tuple[str, str, int]]:
+        return [(team_id, term, contact_id) for contact_id, c in pairs for term in c.terms]
+
     if postgres:
         # Nobody else can have terms for contacts this transaction just added.
         _copy_terms_postgres(connection, team_id, indexed)
-        indexed = []
-    _insert_many(
-        connection,
-        "contact_search_term",
-        {"team_id": "text", "term": "text", "contact_id": "int"},
-        [(team_id, term, contact_id) for contact_id, c in indexed + renamed for term in c.terms],
-    )
+    else:
+        _insert_many(connection, "contact_search_term", _TERM_COLUMNS, terms_of(indexed))
+    _insert_many(connection, "contact_search_term", _TERM_COLUMNS, terms_of(renamed))
     return SaveCounts(
         added=len(new), updated=len(renamed), unchanged=len(contacts) - len(new) - len(renamed)
     )
 
+
+_TERM_COLUMNS = {"team_id": "text", "term": "text", "contact_id": "int"}
 
 # On PostgreSQL an import's rows go in by COPY: an INSERT of arrays costs five times as
 # much, its text built by psycopg in Python.

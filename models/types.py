@@ -61,7 +61,7 @@ def insert_ignoring_conflicts(
     Inserting the unique key first, before any side effect, is how concurrent retries are
     told apart: exactly one of them inserts.
     """
-    if not values:
+    if not values:  # nothing to execute
         return 0
     statement = _insert_ignoring(session.get_bind().dialect.name, table)
     # Count what RETURNING gives back: rowcount is -1 for this statement on psycopg.

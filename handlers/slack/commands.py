@@ -51,7 +51,7 @@ def handle_text_command(ack: Ack, command: dict[str, Any], context: BoltContext)
             # Only for someone with a usable line, whose refusal tells nothing of the
             # directory.
             ack(
-                list_contacts(session, viewer=viewer, query=text[len(first) :].strip())
+                list_contacts(session, viewer=access.viewer, query=text[len(first) :].strip())
                 if access.has_a_line(session)
                 else texts.NO_LINES.format(user_id=user_id)
             )

@@ -16,8 +16,8 @@ from sqlmodel import Session
 from handlers import texts
 from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups
-from models.access import can_use_any_line, find_granted_line_ids, find_usable_lines
-from models.directory import Viewer, can_see_contact
+from models.access import find_granted_line_ids, find_usable_lines
+from models.directory import Viewer, can_see_contact, with_usable_lines
 from models.tables import Broadcast, Contact, Conversation, Line, Message
 
 
@@ -28,11 +28,18 @@ class Access:
     def __init__(self, deps: HandlerDeps, *, team_id: str, user_id: str) -> None:
         self.deps, self.team_id, self.user_id = deps, team_id, user_id
         self._lines: list[Line] | None = None
+        self._line_ids: tuple[int, ...] | None = None
         self._granted: set[int] | None = None
 
     @property
     def viewer(self) -> Viewer:
-        return Viewer(self.team_id, self.user_id, self.deps.contact_directory)
+        """The caller as someone looking at contacts, with their usable lines once read
+        (lines(), has_a_line()): what they may see is then checked without reading them
+        again."""
+        line_ids = self._line_ids
+        if line_ids is None and self._lines is not None:
+            line_ids = tuple(line.id or 0 for line in self._lines)
+        return Viewer(self.team_id, self.user_id, self.deps.contact_directory, line_ids)
 
     def _reading(self, session: Session | None) -> AbstractContextManager[Session]:
         """The caller's session (one connection a request, its transaction's view), or a
@@ -49,11 +56,14 @@ class Access:
         return self._lines
 
     def has_a_line(self, session: Session | None = None) -> bool:
-        """Whether lines() would find one (a cheaper query while they are not read)."""
+        """Whether lines() would find one (their ids only, while the lines are not read)."""
         if self._lines is not None:
             return bool(self._lines)
-        with self._reading(session) as reading:
-            return can_use_any_line(session=reading, team_id=self.team_id, user_id=self.user_id)
+        if self._line_ids is None:
+            with self._reading(session) as reading:
+                viewer = with_usable_lines(session=reading, viewer=self.viewer)
+            self._line_ids = viewer.usable_line_ids
+        return bool(self._line_ids)
 
     def granted_line_ids(self, session: Session | None = None) -> set[int]:
         """The ids of the team's lines they may use, turned off or not."""

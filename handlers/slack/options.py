@@ -23,7 +23,7 @@ from handlers.views.modal import (
     build_saved_reply_option,
 )
 from models.contacts import find_contact_by_phone, search_contacts
-from models.directory import Viewer, can_see_contact, with_usable_lines
+from models.directory import Viewer, can_see_contact
 from models.management import can_manage_line
 from models.phone import try_parse_phone
 from models.saved_replies import list_saved_replies
@@ -45,9 +45,9 @@ def handle_recipient_suggestions(ack: Ack, body: dict[str, Any], context: BoltCo
     query = (body.get("value") or "").strip()
     options = []
     with deps.read_session() as session:
-        viewer = with_usable_lines(session=session, viewer=access.viewer)
         # Someone with no usable line sees no contact, and cannot add one.
-        if query and viewer.usable_line_ids:
+        if query and access.has_a_line(session):
+            viewer = access.viewer  # with the lines just read
             suggestions = search_contacts(
                 session=session, viewer=viewer, query=query, limit=MAX_SUGGESTIONS
             )

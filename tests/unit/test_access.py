@@ -5,7 +5,6 @@ from sqlmodel import Session
 
 from models.access import (
     InvalidPrincipal,
-    can_use_any_line,
     can_use_line,
     find_stale_usergroups,
     find_usable_line,
@@ -16,6 +15,7 @@ from models.access import (
     replace_usergroups,
     revoke_line,
 )
+from models.directory import SHARED, Viewer, with_usable_lines
 from models.types import utcnow
 from tests.factories import make_line
 
@@ -60,14 +60,14 @@ def test_membership_of_a_group_in_another_team_does_not_count(session: Session, 
     assert not can_use_line(session=session, line=support, user_id="U0TWO")
 
 
-def test_can_use_any_line_agrees_with_find_usable_lines(session: Session, lines) -> None:
+def test_a_viewers_usable_lines_agree_with_find_usable_lines(session: Session, lines) -> None:
     sales, _, _ = lines
 
     def agree(team_id: str, user_id: str) -> bool:
         found = find_usable_lines(session=session, team_id=team_id, user_id=user_id)
-        answer = can_use_any_line(session=session, team_id=team_id, user_id=user_id)
-        assert answer == bool(found)
-        return answer
+        viewer = with_usable_lines(session=session, viewer=Viewer(team_id, user_id, SHARED))
+        assert sorted(viewer.usable_line_ids or ()) == sorted(line.id for line in found)
+        return bool(viewer.usable_line_ids)
 
     assert agree("T0TEST", "U0ONE")
     assert not agree("T0TEST", "U0TWO")

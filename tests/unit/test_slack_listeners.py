@@ -391,7 +391,23 @@ def test_the_callers_lines_are_read_once_and_only_when_asked(world: World) -> No
     assert [line.name for line in access.lines()] == ["Sales"]
     assert [line.name for line in access.lines()] == ["Sales"]
     assert access.has_a_line()
+    assert access.viewer.usable_line_ids == tuple(line.id for line in access.lines())
     assert read_sessions.call_count == 1
+
+
+def test_a_check_for_any_line_reads_the_ids_once_for_what_the_caller_may_see(
+    world: World,
+) -> None:
+    read_sessions = Mock(side_effect=world.database.read_session)
+    deps = HandlerDeps(new_session=world.database.session, new_read_session=read_sessions)
+    access = context_of(deps, ALICE)["access"]
+    assert access.viewer.usable_line_ids is None  # nothing read yet
+    assert access.has_a_line() and access.has_a_line()
+    assert access.viewer.usable_line_ids == (world.sales.id,)
+    assert read_sessions.call_count == 1
+    nobody = context_of(deps, CAROL)["access"]
+    assert not nobody.has_a_line()
+    assert nobody.viewer.usable_line_ids == ()
 
 
 def test_lazy_listeners_share_the_deps_and_the_access_of_the_ack(world: World) -> None:
@@ -418,7 +434,7 @@ def test_no_listener_checks_line_access_itself() -> None:
 
     from handlers.slack import commands, events, home, manage, options, views
 
-    checks = ("can_use_line", "can_use_any_line", "find_usable_lines", "find_granted_line_ids")
+    checks = ("can_use_line", "with_usable_lines", "find_usable_lines", "find_granted_line_ids")
     for module in (actions, commands, events, home, manage, options, views):
         source = inspect.getsource(module)
         assert not [check for check in checks if check in source], module.__name__
