@@ -3,10 +3,14 @@ reached Twilio.
 
 The webhook only stages the text (one insert, committed with others that arrived at the
 same moment) and answers; routing it (contact, conversation, opt-out, notices, group
-relay) happens here, a few texts per transaction so that the webhooks' own commits never
-wait long behind it. After a process starts, a line's texts wait until the texts the webhook
-missed meanwhile are recovered from Twilio's log (bot/inbound_recovery.py), for at most
-the recovery wait: then the older texts go first."""
+relay) happens here. A transaction takes a batch of staged texts: the plain ones (a known
+contact's text to the one conversation they have on the line) are stored together in a
+few statements (models/inbound_batch.py), the others one by one for as long as the
+transaction's budget allows, so that the webhooks' own commits never wait long behind it.
+On PostgreSQL several processes route at once, each taking the texts of other senders
+(models.inbound.take_staged_texts). After a process starts, a line's texts wait until the
+texts the webhook missed meanwhile are recovered from Twilio's log
+(bot/inbound_recovery.py), for at most the recovery wait: then the older texts go first."""
 
 from __future__ import annotations
 
@@ -27,9 +31,9 @@ from models.inbound import (
     note_routing_failure,
     refuse_staged,
     release_overdue_holds,
-    staged_texts,
-    take_routing_turn,
+    take_staged_texts,
 )
+from models.inbound_batch import store_plain_texts
 from models.inbound_flow import store_inbound_text
 from models.lines import find_line_for_inbound
 from models.tables import Conversation, InboundWebhook, Line
@@ -90,8 +94,6 @@ class InboundRouter:
 
     def _route_staged(self, *, careful: bool) -> float | None:
         with self.database.session() as session, session.begin():
-            if not take_routing_turn(session):
-                return BUSY_RETRY_SECONDS
             hold_cutoff = self._hold_cutoff()
             for number in release_overdue_holds(session=session, hold_cutoff=hold_cutoff):
                 logger.warning(
@@ -101,12 +103,18 @@ class InboundRouter:
                     number,
                     f"{self.recovery_wait.total_seconds():g}",
                 )
-            staged = staged_texts(session=session, limit=BATCH, hold_cutoff=hold_cutoff)
+            staged = take_staged_texts(session=session, limit=BATCH, hold_cutoff=hold_cutoff)
+            if staged is None:  # other routers have them all (PostgreSQL)
+                return BUSY_RETRY_SECONDS
             if not staged:
                 return self._settling_delay(session)
             deadline = time.monotonic() + self.budget
             lines: dict[tuple[str, str | None], Line | None] = {}
             routed: list[int] = []
+            if not careful:
+                plain = self._store_plain_texts(session, staged, lines)
+                routed.extend(plain)
+                staged = [text for text in staged if text.id not in plain]
             for text in staged:
                 if not careful:
                     self._put_in_conversation(session, text, lines)
@@ -118,6 +126,26 @@ class InboundRouter:
             forget_staged(session=session, staged_ids=routed)
         self.on_routed()
         return 0
+
+    def _store_plain_texts(
+        self,
+        session: Session,
+        staged: list[InboundWebhook],
+        lines: dict[tuple[str, str | None], Line | None],
+    ) -> set[int]:
+        """Store the batch's plain texts together (models.inbound_batch); their ids."""
+        with_lines = [
+            (text, line)
+            for text in staged
+            if text.conversation_sid is None and (line := self._line_of(session, text, lines))
+        ]
+        return store_plain_texts(
+            session,
+            with_lines,
+            now=self.clock(),
+            default_region=self.default_region,
+            cancel_scheduled_on_reply=self.cancel_scheduled_on_reply,
+        )
 
     def _settling_delay(self, session: Session) -> float | None:
         """How long until a group text that waits (see models.inbound) may be routed."""

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, or_, union, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    func,
+    null,
+    or_,
+    union,
+    update,
+)
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
 from models.broadcasts import note_reply
@@ -16,7 +32,7 @@ from models.conversations import insert_message, mark_for_mirror, open_or_reopen
 from models.group_texts import find_same_group_text
 from models.groups import count_other_open_conversations, relay_to_group
 from models.optouts import Keyword, classify_keyword, opt_in, opt_out
-from models.phone import format_phone
+from models.phone import format_phone, try_parse_phone
 from models.scheduling import cancel_scheduled_to
 from models.tables import (
     Contact,
@@ -33,15 +49,23 @@ from models.tables import (
     MessageDirection,
     MessageOrigin,
 )
-from models.types import UTCDateTime, dialect_insert, insert_ignoring_conflicts, utcnow
+from models.types import (
+    UTCDateTime,
+    dialect_insert,
+    insert_ignoring_conflicts,
+    inserted_keys,
+    utcnow,
+)
 from models.untrusted_text import strip_hidden_characters
 
 # A staged text whose routing failed this often waits for someone to look (it shows in
 # /metrics) instead of being tried forever.
 MAX_ROUTING_ATTEMPTS = 5
-# Any constant will do: the key of PostgreSQL's advisory lock that lets one router at a
-# time route, so texts enter their conversations in the order they arrived.
+# Any constant will do: the first half of the keys of PostgreSQL's advisory locks that let
+# one router at a time route a sender's texts (see take_staged_texts).
 _ROUTING_LOCK_KEY = 7_464_101
+# How many of the oldest staged texts a router on PostgreSQL looks at to share them out.
+_SHARING_WINDOW = 4
 # How long a member's text to a group text waits before it is routed (see _routable).
 GROUP_TEXT_SETTLE = timedelta(seconds=1)
 # The idempotency key (and message dedupe key) of an inbound text is this and its MessageSid.
@@ -72,6 +96,19 @@ def staged_sent_at(text: InboundWebhook) -> datetime:
     if text.logged_to_the_second:
         return text.received_at.replace(microsecond=0)
     return text.received_at
+
+
+def sender_phone(text: InboundWebhook, default_region: str) -> str:
+    """Who sent a staged text, as their contact's phone is stored: E.164 when it reads as a
+    number (national numbers in `default_region`), else as given (a short code, a name)."""
+    return strip_hidden_characters(
+        try_parse_phone(text.from_number, region=default_region) or text.from_number
+    )
+
+
+def inbound_dedupe_key(message_sid: str) -> str:
+    """The idempotency key, and the message's dedupe key, of an inbound text."""
+    return _SMS_KEY + message_sid
 
 
 def stage_inbound_texts(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -177,12 +214,97 @@ def next_group_text_due(*, session: Session) -> datetime | None:
     return None if first is None else first + GROUP_TEXT_SETTLE
 
 
-def take_routing_turn(session: Session) -> bool:
-    """Whether this transaction may route staged texts. On PostgreSQL one transaction at a
-    time may (the others go on with other work); SQLite's write lock already serializes."""
+def take_staged_texts(
+    *, session: Session, limit: int, hold_cutoff: datetime
+) -> list[InboundWebhook] | None:
+    """The oldest staged texts this transaction may route, in the order they reached
+    Twilio; None when other routers hold them all.
+
+    SQLite's write lock lets one router run at a time. On PostgreSQL routers run side by
+    side, each with shares of its own: a sender's texts go together (a direct conversation
+    is theirs alone); a sender in one of a line's open groups has their texts to that line
+    go with all such texts of the line, and group MMS texts all go together, so that a
+    group's texts keep their order among all its members. The transaction holds an advisory
+    lock on each share it takes until it ends; another router takes the next shares."""
     if session.get_bind().dialect.name != "postgresql":
-        return True
-    return bool(session.execute(select(func.pg_try_advisory_xact_lock(_ROUTING_LOCK_KEY))).scalar())
+        return staged_texts(session=session, limit=limit, hold_cutoff=hold_cutoff)
+    oldest = session.execute(
+        select(
+            InboundWebhook.id,
+            InboundWebhook.to_number,
+            InboundWebhook.from_number,
+            InboundWebhook.conversation_sid,
+        )
+        .where(_routable(hold_cutoff))
+        .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
+        .limit(limit * _SHARING_WINDOW)
+    ).all()
+    if not oldest:
+        return []
+    whole_lines, group_mms_lines = _lines_routed_whole(session, oldest)
+    share_of = {row.id: _share_key(row, whole_lines, group_mms_lines) for row in oldest}
+    in_order = list(dict.fromkeys(share_of.values()))
+    wanted = len(set(list(share_of.values())[:limit]))
+    taken = set(session.execute(_TAKE_SHARES, {"keys": in_order, "wanted": wanted}).scalars())
+    if not taken:
+        return None
+    ids = [staged_id for staged_id, key in share_of.items() if key in taken]
+    texts = session.exec(
+        select(InboundWebhook)
+        .where(col(InboundWebhook.id).in_(ids))
+        .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
+        .limit(limit)
+    ).all()
+    return in_group_text_order(list(texts))
+
+
+def _lines_routed_whole(
+    session: Session, staged: Sequence[Row[Any]]
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """Among these staged texts' lines and senders: the (line number, sender) pairs of
+    senders in an open group on the line, and the numbers of group MMS lines."""
+    numbers = list({row.to_number for row in staged})
+    senders = list({row.from_number for row in staged})
+    rows = session.execute(_WHOLE_LINE_SENDERS, {"numbers": numbers, "senders": senders}).all()
+    in_groups = {(number, phone) for number, phone in rows if phone is not None}
+    return in_groups, {number for number, phone in rows if phone is None}
+
+
+_NUMBERS: BindParameter[list[str]] = bindparam("numbers", expanding=True)
+_WHOLE_LINE_SENDERS: CompoundSelect[tuple[str, str | None]] = union(
+    select(Line.number, null()).where(col(Line.number).in_(_NUMBERS), col(Line.group_mms)),
+    select(Line.number, Contact.phone)
+    .join(Conversation, col(Conversation.line_id) == Line.id)
+    .join(ConversationParticipant, col(ConversationParticipant.conversation_id) == Conversation.id)
+    .join(Contact, col(Contact.id) == ConversationParticipant.contact_id)
+    .where(
+        col(Line.number).in_(_NUMBERS),
+        Conversation.status == ConversationStatus.OPEN,
+        col(Contact.phone).in_(bindparam("senders", expanding=True)),
+    ),
+)
+
+
+def _share_key(staged: Row[Any], in_groups: set[tuple[str, str]], group_mms_lines: set[str]) -> int:
+    """The second half of the advisory lock key of a staged text's share (a signed 32-bit
+    hash: two shares that collide are merely routed one after the other)."""
+    if staged.conversation_sid is not None or staged.to_number in group_mms_lines:
+        # Either webhook may bring a group MMS text first: both copies go together.
+        name = "group MMS"
+    elif (staged.to_number, staged.from_number) in in_groups:
+        name = f"line {staged.to_number}"
+    else:
+        name = f"sender {staged.from_number}"
+    digest = hashlib.blake2s(name.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# Locks the first `wanted` shares no other router holds, oldest first. The scan of the
+# keys stops at the limit, so no share past it is locked.
+_TAKE_SHARES = sql_text(
+    "SELECT share FROM unnest(CAST(:keys AS integer[])) AS share "
+    f"WHERE pg_try_advisory_xact_lock({_ROUTING_LOCK_KEY}, share) LIMIT :wanted"
+)
 
 
 def any_staged(*, session: Session, hold_cutoff: datetime) -> bool:
@@ -262,6 +384,11 @@ def take_idempotency_key(*, session: Session, key: str) -> bool:
     return bool(insert_ignoring_conflicts(session, IdempotencyKey, {"key": key}))
 
 
+def take_idempotency_keys(*, session: Session, keys: list[str]) -> set[str]:
+    """The keys among these taken now (take_idempotency_key for many, in one statement)."""
+    return set(inserted_keys(session, IdempotencyKey, [{"key": key} for key in keys]))
+
+
 def route_inbound(*, session: Session, line: Line, contact: Contact) -> tuple[Conversation, bool]:
     """The conversation an inbound text from `contact` to `line` belongs to: the open one on
     the line that most recently texted them (a group text texts all its members at once);
@@ -327,13 +454,13 @@ def has_newer_message(*, session: Session, conversation: Conversation, than: dat
     if newest is None or newest <= than:
         return False
     found = session.exec(
-        _NEWER_MESSAGE, params={"conversation_id": conversation.id, "than": than}
+        NEWER_MESSAGE, params={"conversation_id": conversation.id, "than": than}
     ).first()
     return found is not None
 
 
 # Built once: every inbound text may run it.
-_NEWER_MESSAGE = (
+NEWER_MESSAGE = (
     select(Message.id)
     .where(
         Message.conversation_id == bindparam("conversation_id"),
@@ -379,7 +506,7 @@ def receive_text(
     them back in. A text that comes after newer messages of its conversation is marked
     received late.
     """
-    if not take_idempotency_key(session=session, key=_SMS_KEY + provider_sid):
+    if not take_idempotency_key(session=session, key=inbound_dedupe_key(provider_sid)):
         return None
     body = strip_hidden_characters(body)
     from_phone = strip_hidden_characters(from_phone)

@@ -13,8 +13,8 @@ from models import notices
 from models.away import queue_away_reply
 from models.contacts import contact_label
 from models.conversations import add_notice
-from models.inbound import Received, receive_text, staged_sent_at
-from models.phone import is_phone_number, try_parse_phone
+from models.inbound import Received, receive_text, sender_phone, staged_sent_at
+from models.phone import is_phone_number
 from models.tables import Conversation, InboundWebhook, Line
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def store_inbound_text(
     received = receive_text(
         session=session,
         line=line,
-        from_phone=try_parse_phone(text.from_number, region=default_region) or text.from_number,
+        from_phone=sender_phone(text, default_region),
         body=text.body,
         provider_sid=text.message_sid,
         media=text.media,

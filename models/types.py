@@ -68,6 +68,17 @@ def insert_ignoring_conflicts(
     return len(session.execute(statement, values).all())
 
 
+def inserted_keys(
+    session: Session, table: type[SQLModel], values: list[dict[str, Any]]
+) -> list[Any]:
+    """INSERT ... ON CONFLICT DO NOTHING of many rows; the primary keys of those that went
+    in (a table whose key is one column)."""
+    if not values:
+        return []
+    statement = _insert_ignoring(session.get_bind().dialect.name, table)
+    return list(session.execute(statement, values).scalars())
+
+
 # The values go as parameters of a statement built once per table: built with its values,
 # a statement costs more to build (and to find in SQLAlchemy's cache) than to run, and the
 # inbound router runs several a text.

@@ -1,0 +1,352 @@
+"""Plain inbound texts, stored a batch at a time.
+
+Most texts the router takes are a known contact's answer in the one open conversation
+they have on the line: no keyword, no group, nothing for the team to be told, no away
+reply. The per-text way in (models.inbound_flow) spends a dozen statements on each text;
+a batch of such texts takes nine or so in all. A text that may call for anything more is
+left to the per-text way, and so is every other text of its sender in the batch, so that a
+sender's texts keep their order. Both ways store the same rows
+(tests/unit/test_inbound_batch.py routes the same texts both ways and compares)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import BindParameter, bindparam, insert, select, true, union_all, update
+from sqlmodel import Session
+
+from models.away import is_open
+from models.inbound import (
+    NEWER_MESSAGE,
+    inbound_dedupe_key,
+    sender_phone,
+    staged_sent_at,
+    take_idempotency_keys,
+)
+from models.optouts import classify_keyword
+from models.tables import (
+    Broadcast,
+    Contact,
+    Conversation,
+    ConversationKind,
+    ConversationParticipant,
+    ConversationStatus,
+    Delivery,
+    DeliveryStatus,
+    InboundWebhook,
+    Line,
+    Message,
+    MessageDirection,
+    MessageOrigin,
+)
+from models.types import utcnow
+from models.untrusted_text import strip_hidden_characters
+
+logger = logging.getLogger(__name__)
+
+_contact = Contact.__table__  # type: ignore[attr-defined]
+_conversation = Conversation.__table__  # type: ignore[attr-defined]
+_participant = ConversationParticipant.__table__  # type: ignore[attr-defined]
+_delivery = Delivery.__table__  # type: ignore[attr-defined]
+_message = Message.__table__  # type: ignore[attr-defined]
+_broadcast = Broadcast.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _Plain:
+    """A text that may be plain, and what storing it takes."""
+
+    text: InboundWebhook
+    line: Line
+    phone: str
+    body: str
+
+
+@dataclass(frozen=True)
+class _Route:
+    conversation_id: int
+    last_message_at: datetime | None
+
+
+def store_plain_texts(
+    session: Session,
+    texts: Sequence[tuple[InboundWebhook, Line]],
+    *,
+    now: datetime,
+    default_region: str,
+    cancel_scheduled_on_reply: bool,
+) -> set[int]:
+    """Store the plain texts among these staged texts (in arrival order, each with its line)
+    in their conversations; the staged ids it took, stored or seen before. The others are
+    for store_inbound_text, one by one."""
+    maybe: list[_Plain] = []
+    not_plain: set[tuple[int, str]] = set()
+    for text, line in texts:
+        plain = _maybe_plain(text, line, now=now, default_region=default_region)
+        if plain is None:
+            not_plain.add((line.id or 0, sender_phone(text, default_region)))
+        else:
+            maybe.append(plain)
+    maybe = [p for p in maybe if (p.line.id or 0, p.phone) not in not_plain]
+    if not maybe:
+        return set()
+    contacts = _contact_ids(session, {(p.line.team_id, p.phone) for p in maybe})
+    senders = {
+        (p.line.id or 0, contact_id)
+        for p in maybe
+        if (contact_id := contacts.get((p.line.team_id, p.phone))) is not None
+    }
+    routes = _sole_open_conversations(session, senders)
+    if cancel_scheduled_on_reply:
+        for sender in _with_scheduled_texts(session, routes):
+            del routes[sender]
+    routed = [
+        (p, contacts[(p.line.team_id, p.phone)], route)
+        for p in maybe
+        if (route := routes.get((p.line.id or 0, contacts.get((p.line.team_id, p.phone), 0))))
+    ]
+    if not routed:
+        return set()
+    taken = take_idempotency_keys(
+        session=session, keys=[inbound_dedupe_key(p.text.message_sid) for p, _, _ in routed]
+    )
+    stored = [
+        (p, contact_id, route)
+        for p, contact_id, route in routed
+        if inbound_dedupe_key(p.text.message_sid) in taken
+    ]
+    _insert_messages(session, stored)
+    return {p.text.id or 0 for p, _, _ in routed}
+
+
+def _maybe_plain(
+    text: InboundWebhook, line: Line, *, now: datetime, default_region: str
+) -> _Plain | None:
+    """The text, if nothing in it or its line calls for more than storing it."""
+    if text.conversation_sid is not None or line.group_mms:
+        return None
+    if line.away_message and not is_open(line, now):
+        return None
+    body = strip_hidden_characters(text.body)
+    if classify_keyword(body, text.opt_out_type) is not None:
+        return None
+    return _Plain(text, line, sender_phone(text, default_region), body)
+
+
+def _contact_ids(session: Session, phones: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    by_team: dict[str, list[str]] = defaultdict(list)
+    for team_id, phone in phones:
+        by_team[team_id].append(phone)
+    found: dict[tuple[str, str], int] = {}
+    for team_id, team_phones in by_team.items():
+        rows = session.execute(_CONTACTS, {"team_id": team_id, "phones": team_phones})
+        found.update({(team_id, phone): contact_id for contact_id, phone in rows})
+    return found
+
+
+_CONTACTS = select(_contact.c.id, _contact.c.phone).where(
+    _contact.c.team_id == bindparam("team_id"),
+    _contact.c.phone.in_(bindparam("phones", expanding=True)),
+)
+
+
+def _sole_open_conversations(
+    session: Session, senders: set[tuple[int, int]]
+) -> dict[tuple[int, int], _Route]:
+    """For each (line id, contact id): its direct conversation on the line, if that is open
+    and the only open conversation there that includes the contact or texted them (so an
+    inbound text is routed to it, with no notice of other conversations)."""
+    by_line: dict[int, list[int]] = defaultdict(list)
+    for line_id, contact_id in senders:
+        by_line[line_id].append(contact_id)
+    routes: dict[tuple[int, int], _Route] = {}
+    for line_id, contact_ids in by_line.items():
+        params = {"line_id": line_id, "contact_ids": contact_ids}
+        involved: dict[int, set[int]] = defaultdict(set)
+        direct: dict[int, _Route] = {}
+        for contact_id, conversation_id, kind, group_mms, last_message_at in session.execute(
+            _OPEN_CONVERSATIONS_INCLUDING, params
+        ):
+            involved[contact_id].add(conversation_id)
+            if kind == ConversationKind.DIRECT and not group_mms:
+                direct[contact_id] = _Route(conversation_id, last_message_at)
+        for contact_id, conversation_id in session.execute(_OPEN_CONVERSATIONS_TEXTING, params):
+            involved[contact_id].add(conversation_id)
+        for contact_id, route in direct.items():
+            if involved[contact_id] == {route.conversation_id}:
+                routes[(line_id, contact_id)] = route
+    return routes
+
+
+_OPEN_ON_LINE = (_conversation.c.line_id == bindparam("line_id")) & (
+    _conversation.c.status == ConversationStatus.OPEN
+)
+_CONTACT_IDS: BindParameter[list[int]] = bindparam("contact_ids", expanding=True)
+_CONVERSATION_COLUMNS = (
+    _conversation.c.id,
+    _conversation.c.kind,
+    _conversation.c.group_mms,
+    _conversation.c.last_message_at,
+)
+# Open conversations on the line that include each contact: their direct one, and the
+# groups they are in.
+_OPEN_CONVERSATIONS_INCLUDING = union_all(
+    select(_conversation.c.contact_id, *_CONVERSATION_COLUMNS).where(
+        _OPEN_ON_LINE, _conversation.c.contact_id.in_(_CONTACT_IDS)
+    ),
+    select(_participant.c.contact_id, *_CONVERSATION_COLUMNS)
+    .join(_conversation, _conversation.c.id == _participant.c.conversation_id)
+    .where(_OPEN_ON_LINE, _participant.c.contact_id.in_(_CONTACT_IDS)),
+)
+# Open conversations on the line that texted each contact (models.inbound.route_inbound
+# routes a text to the one that did last).
+_OPEN_CONVERSATIONS_TEXTING = (
+    select(_delivery.c.contact_id, _message.c.conversation_id)
+    .join(_message, _message.c.id == _delivery.c.message_id)
+    .join(_conversation, _conversation.c.id == _message.c.conversation_id)
+    .where(_OPEN_ON_LINE, _delivery.c.contact_id.in_(_CONTACT_IDS))
+    .distinct()
+)
+
+
+def _with_scheduled_texts(
+    session: Session, routes: dict[tuple[int, int], _Route]
+) -> set[tuple[int, int]]:
+    """The senders whose conversation has texts scheduled to them (a reply cancels them,
+    with a notice)."""
+    if not routes:
+        return set()
+    line_of = {route.conversation_id: line_id for (line_id, _), route in routes.items()}
+    rows = session.execute(
+        _SCHEDULED,
+        {
+            "conversation_ids": list(line_of),
+            "contact_ids": list({contact_id for _, contact_id in routes}),
+        },
+    )
+    return {(line_of[conversation_id], contact_id) for conversation_id, contact_id in rows}
+
+
+_SCHEDULED = (
+    select(_message.c.conversation_id, _delivery.c.contact_id)
+    .join(_message, _message.c.id == _delivery.c.message_id)
+    .where(
+        _message.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+        _message.c.scheduled_for.is_not(None),
+        _delivery.c.contact_id.in_(_CONTACT_IDS),
+        _delivery.c.status == DeliveryStatus.PENDING,
+    )
+    .distinct()
+)
+
+
+def _insert_messages(session: Session, stored: list[tuple[_Plain, int, _Route]]) -> None:
+    """The texts' messages, in order; their conversations marked for the mirror, and the
+    broadcasts they answer marked as answered, as the per-text way does for each text."""
+    if not stored:
+        return
+    created_at = utcnow()
+    rows = []
+    newest_sent: dict[int, datetime] = {}
+    for plain, contact_id, route in stored:
+        conversation_id = route.conversation_id
+        sent_at = staged_sent_at(plain.text)
+        late = sent_at < newest_sent.get(conversation_id, sent_at) or _newer_message_stored(
+            session, route, sent_at
+        )
+        newest_sent[conversation_id] = max(sent_at, newest_sent.get(conversation_id, sent_at))
+        media = [
+            {k: strip_hidden_characters(v) for k, v in m.items()} for m in plain.text.media or []
+        ]
+        rows.append(
+            {
+                "conversation_id": conversation_id,
+                "direction": MessageDirection.INBOUND,
+                "origin": MessageOrigin.SMS,
+                "body": plain.body,
+                "contact_id": contact_id,
+                "dedupe_key": inbound_dedupe_key(plain.text.message_sid),
+                "media": media or None,
+                "sent_at": sent_at,
+                "received_late": late,
+                "created_at": created_at,
+            }
+        )
+    # A conversation's messages are shown in id order, so the ids go in the order given:
+    # SQLite runs the rows one by one; PostgreSQL is asked to number them in order.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT_MESSAGES_NUMBERED_IN_ORDER, rows).all()
+    else:
+        session.execute(insert(_message), rows)
+    texts_in = Counter(route.conversation_id for _, _, route in stored)
+    session.execute(
+        _MARK_FOR_MIRROR,
+        [{"conversation_id": cid, "now": created_at, "texts": n} for cid, n in texts_in.items()],
+    )
+    _note_replies(session, texts_in)
+    for plain, _, route in stored:
+        logger.info(
+            "inbound text %s stored in conversation %s",
+            plain.text.message_sid,
+            route.conversation_id,
+            extra={
+                "message_sid": plain.text.message_sid,
+                "conversation_id": route.conversation_id,
+            },
+        )
+
+
+def _newer_message_stored(session: Session, route: _Route, sent_at: datetime) -> bool:
+    """Whether the conversation had a text newer than `sent_at` before this batch (asked
+    only when its last message is newer, as models.inbound.has_newer_message does)."""
+    if route.last_message_at is None or route.last_message_at <= sent_at:
+        return False
+    params = {"conversation_id": route.conversation_id, "than": sent_at}
+    return session.execute(NEWER_MESSAGE, params).first() is not None
+
+
+_INSERT_MESSAGES_NUMBERED_IN_ORDER = insert(_message).returning(
+    _message.c.id, sort_by_parameter_order=True
+)
+_MARK_FOR_MIRROR = (
+    update(_conversation)
+    .where(_conversation.c.id == bindparam("conversation_id"))
+    .values(
+        last_message_at=bindparam("now"),
+        mirror_pending=true(),
+        mirror_seq=_conversation.c.mirror_seq + bindparam("texts"),
+    )
+)
+
+
+def _note_replies(session: Session, texts_in: Counter[int]) -> None:
+    """Each text marks the summaries of its conversation's broadcasts as changed."""
+    answered: Counter[int] = Counter()
+    for conversation_id, broadcast_id in session.execute(
+        _BROADCASTS_OF, {"conversation_ids": list(texts_in)}
+    ):
+        answered[broadcast_id] += texts_in[conversation_id]
+    if answered:
+        session.execute(
+            _MARK_SUMMARY_CHANGED,
+            [{"broadcast_id": bid, "texts": n} for bid, n in answered.items()],
+        )
+
+
+_BROADCASTS_OF = (
+    select(_message.c.conversation_id, _message.c.broadcast_id)
+    .where(
+        _message.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+        _message.c.broadcast_id.is_not(None),
+    )
+    .distinct()
+)
+_MARK_SUMMARY_CHANGED = (
+    update(_broadcast)
+    .where(_broadcast.c.id == bindparam("broadcast_id"))
+    .values(summary_rev=_broadcast.c.summary_rev + bindparam("texts"))
+)
