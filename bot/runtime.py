@@ -103,6 +103,7 @@ class Runtime:
             default_region=settings.default_region,
             usergroup_max_age=timedelta(seconds=settings.usergroup_cache_seconds),
             work_queued=self.wake_workers,
+            inbound_staged=self.wake_router,
             note_markers=settings.note_markers,
             max_multi_recipients=settings.max_multi_recipients,
             group_size=(settings.min_group_participants, settings.max_group_participants),
@@ -254,6 +255,9 @@ class Runtime:
             )
             if not done:
                 raise TimeoutError(f"the workers were still busy after {timeout} s")
+
+    def wake_router(self) -> None:
+        self.inbound_loop.wake()
 
     def wake_dispatcher_and_mirror(self) -> None:
         self.dispatcher_loop.wake()

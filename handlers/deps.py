@@ -28,6 +28,8 @@ class HandlerDeps:
     default_region: str = "US"
     usergroup_max_age: timedelta = timedelta(minutes=5)
     work_queued: Callable[[], None] = lambda: None
+    # A text was staged: only the inbound router has work (it wakes the others in turn).
+    inbound_staged: Callable[[], None] = lambda: None
     note_markers: tuple[str, ...] = ("note:", "//")
     max_multi_recipients: int = DEFAULT_MAX_MULTI_RECIPIENTS
     group_size: tuple[int, int] = DEFAULT_GROUP_SIZE

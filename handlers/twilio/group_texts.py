@@ -59,9 +59,9 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
         )
         deps.after_inbound_stored()
         try:
-            deps.work_queued()
+            deps.inbound_staged()
         except Exception:  # the text is stored: never answer 5xx now
-            logger.exception("could not wake the workers after group text %s", sid)
+            logger.exception("could not wake the router after group text %s", sid)
         return Response(status_code=200)
 
     return [Route("/twilio/conversations", handle_conversation_event, methods=["POST"])]

@@ -62,9 +62,9 @@ def routes(deps: HandlerDeps, signature: TwilioSignature) -> list[Route]:
         )
         deps.after_inbound_stored()
         try:
-            deps.work_queued()
+            deps.inbound_staged()
         except Exception:  # the text is stored: never answer 5xx now
-            logger.exception("could not wake the workers after inbound %s", sid)
+            logger.exception("could not wake the router after inbound %s", sid)
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return [Route("/twilio/messages", handle_inbound_sms, methods=["POST"])]

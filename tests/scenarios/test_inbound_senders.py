@@ -5,6 +5,7 @@ refused, with a log line and a counter in /metrics."""
 from __future__ import annotations
 
 import logging
+from unittest.mock import Mock
 
 import httpx
 import pytest
@@ -83,3 +84,24 @@ def test_a_text_to_a_number_that_is_no_line_is_refused_logged_and_counted(
 def test_metrics_count_no_refusals_at_first(bot: Bot) -> None:
     metrics = httpx.get(f"{bot.url}/metrics").text
     assert 'textbot_inbound_refused_total{reason="unknown_line"} 0.0' in metrics
+
+
+def test_an_inbound_text_wakes_only_the_router(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waking every worker for each text made the dispatcher look for due sends once a
+    text (an eighth of the process's time under a burst of texts); the router wakes the
+    dispatcher and the mirror once it has routed a batch."""
+    with bot.session() as session, session.begin():
+        make_line(session, number=SALES, channel_id=CHANNEL)
+    woken = Mock(side_effect=bot.runtime.deps.work_queued)
+    monkeypatch.setattr(bot.runtime.deps, "work_queued", woken)
+    dispatcher_woken = Mock(side_effect=bot.runtime.dispatcher_loop.wake)
+    monkeypatch.setattr(bot.runtime.dispatcher_loop, "wake", dispatcher_woken)
+
+    for i in range(3):
+        assert bot.twilio.text(from_="+12025550123", to=SALES, body=f"#{i}").status_code == 200
+    bot.wait_routed()
+
+    woken.assert_not_called()
+    assert 1 <= dispatcher_woken.call_count <= 3  # once a routing step
+    with bot.session() as session:
+        assert len(session.exec(select(Message)).all()) == 3
