@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 import handlers.twilio
 from bot.metrics import render_metrics
 from bot.runtime import SIMULATOR_PATH, Runtime
-from bot.slack_requests import SlackRequestGate
+from bot.slack_requests import DispatchLanes, SlackRequestGate
 from models.stats import Stats, read_stats
 
 logger = logging.getLogger(__name__)
@@ -43,14 +43,13 @@ def bearer_token_matches(request: Request, token: str) -> bool:
 
 def create_asgi_app(runtime: Runtime, *, start_workers: bool = True) -> Starlette:
     slack_gate = SlackRequestGate(runtime.settings.slack_signing_secret)
+    lanes = DispatchLanes()
 
     async def slack_events(request: Request) -> Response:
         bolt_request = await slack_gate.accept(request)
         if isinstance(bolt_request, Response):
             return bolt_request
-        # Bolt's App.dispatch is synchronous: run it off the event loop so one request
-        # never stalls the others.
-        bolt_response = await run_in_threadpool(runtime.bolt_app.dispatch, bolt_request)
+        bolt_response = await lanes.dispatch(runtime.bolt_app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
     def stats() -> Stats | None:

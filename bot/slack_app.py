@@ -18,13 +18,14 @@ from slack_sdk.http_retry.builtin_handlers import (
 import handlers.slack
 from bot.db import mark_background_thread
 from bot.settings import Settings
+from bot.slack_client import KeepAliveWebClient
 from handlers.deps import HandlerDeps
 
 logger = logging.getLogger(__name__)
 
 
 def build_web_client(settings: Settings) -> WebClient:
-    return WebClient(
+    return KeepAliveWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,

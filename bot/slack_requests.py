@@ -8,8 +8,13 @@ and only a signed, well-formed request reaches Bolt."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +23,12 @@ from handlers.request_body import BodyTooLarge, read_body
 from handlers.slack.payload_shape import shape_problem
 
 logger = logging.getLogger(__name__)
+
+# Options requests (suggestions as a user types) come in bursts and are nothing but
+# Bolt's dispatch and a read, about a millisecond of CPU: more threads running them at once
+# only queue for the GIL and make each one slower (docs/benchmarks.md, section 1). The
+# other requests write, or wait for Slack's views.open, and keep the shared thread pool.
+SUGGESTION_THREADS = 2
 
 # Slack's own requests are far smaller (a modal's whole state is a few hundred KB at most).
 MAX_SLACK_BODY_BYTES = 1024 * 1024
@@ -72,3 +83,24 @@ class SlackRequestGate:
         ):
             return False
         return self._verifier.is_valid(body, timestamp, signature)
+
+
+def is_suggestion(body: dict[str, Any]) -> bool:
+    return body.get("type") == "block_suggestion"
+
+
+class DispatchLanes:
+    """Runs Bolt's (synchronous) dispatch off the event loop: options requests a few at a
+    time in a lane of their own, the others in the shared thread pool."""
+
+    def __init__(self) -> None:
+        self._suggestions: CapacityLimiter | None = None
+
+    async def dispatch(
+        self, dispatch: Callable[[BoltRequest], BoltResponse], request: BoltRequest
+    ) -> BoltResponse:
+        if not is_suggestion(request.body):
+            return await anyio.to_thread.run_sync(dispatch, request)
+        if self._suggestions is None:  # made in the event loop that uses it
+            self._suggestions = CapacityLimiter(SUGGESTION_THREADS)
+        return await anyio.to_thread.run_sync(dispatch, request, limiter=self._suggestions)
