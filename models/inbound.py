@@ -447,20 +447,27 @@ def _last_delivery(session: Session, conversation: Conversation, contact: Contac
     return int(last or 0)
 
 
-def has_newer_message(*, session: Session, conversation: Conversation, than: datetime) -> bool:
-    """Whether the conversation has a text (either way) newer than `than`; notices do not
-    count."""
-    newest = conversation.last_message_at  # no message is newer than the last one stored
-    if newest is None or newest <= than:
+def has_newer_message(
+    *, session: Session, conversation_id: int, last_message_at: datetime | None, than: datetime
+) -> bool:
+    """Whether the conversation, whose last message is at `last_message_at`, has a text
+    (either way) newer than `than`; notices do not count."""
+    # No message is newer than the last one stored.
+    if last_message_at is None or last_message_at <= than:
         return False
     found = session.exec(
-        NEWER_MESSAGE, params={"conversation_id": conversation.id, "than": than}
+        _NEWER_MESSAGE, params={"conversation_id": conversation_id, "than": than}
     ).first()
     return found is not None
 
 
+def cleaned_media(media: list[dict[str, str]] | None) -> list[dict[str, str]]:
+    """A text's attachments as the customer's device sent them, without hidden characters."""
+    return [{k: strip_hidden_characters(v) for k, v in item.items()} for item in media or []]
+
+
 # Built once: every inbound text may run it.
-NEWER_MESSAGE = (
+_NEWER_MESSAGE = (
     select(Message.id)
     .where(
         Message.conversation_id == bindparam("conversation_id"),
@@ -510,7 +517,7 @@ def receive_text(
         return None
     body = strip_hidden_characters(body)
     from_phone = strip_hidden_characters(from_phone)
-    media = [{k: strip_hidden_characters(v) for k, v in item.items()} for item in media or []]
+    media = cleaned_media(media)
     contact, _ = get_or_create_contact(session=session, team_id=line.team_id, phone=from_phone)
     if group_text is not None:  # the Conversations webhook says which group text it is
         conversation, created = group_text, False
@@ -526,7 +533,12 @@ def receive_text(
         key=_SMS_KEY + provider_sid,
     ):
         return None  # the same group text, brought by the other webhook first
-    late = has_newer_message(session=session, conversation=conversation, than=sent_at)
+    late = has_newer_message(
+        session=session,
+        conversation_id=conversation.id or 0,
+        last_message_at=conversation.last_message_at,
+        than=sent_at,
+    )
     message, _ = insert_message(
         session=session,
         conversation=conversation,

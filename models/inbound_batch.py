@@ -21,7 +21,8 @@ from sqlmodel import Session
 
 from models.away import is_open
 from models.inbound import (
-    NEWER_MESSAGE,
+    cleaned_media,
+    has_newer_message,
     inbound_dedupe_key,
     sender_phone,
     staged_sent_at,
@@ -255,13 +256,15 @@ def _insert_messages(session: Session, stored: list[tuple[_Plain, int, _Route]])
     for plain, contact_id, route in stored:
         conversation_id = route.conversation_id
         sent_at = staged_sent_at(plain.text)
-        late = sent_at < newest_sent.get(conversation_id, sent_at) or _newer_message_stored(
-            session, route, sent_at
+        # Newer than this text: an earlier one of the batch, or one stored before it.
+        late = sent_at < newest_sent.get(conversation_id, sent_at) or has_newer_message(
+            session=session,
+            conversation_id=conversation_id,
+            last_message_at=route.last_message_at,
+            than=sent_at,
         )
         newest_sent[conversation_id] = max(sent_at, newest_sent.get(conversation_id, sent_at))
-        media = [
-            {k: strip_hidden_characters(v) for k, v in m.items()} for m in plain.text.media or []
-        ]
+        media = cleaned_media(plain.text.media)
         rows.append(
             {
                 "conversation_id": conversation_id,
@@ -298,15 +301,6 @@ def _insert_messages(session: Session, stored: list[tuple[_Plain, int, _Route]])
                 "conversation_id": route.conversation_id,
             },
         )
-
-
-def _newer_message_stored(session: Session, route: _Route, sent_at: datetime) -> bool:
-    """Whether the conversation had a text newer than `sent_at` before this batch (asked
-    only when its last message is newer, as models.inbound.has_newer_message does)."""
-    if route.last_message_at is None or route.last_message_at <= sent_at:
-        return False
-    params = {"conversation_id": route.conversation_id, "than": sent_at}
-    return session.execute(NEWER_MESSAGE, params).first() is not None
 
 
 _INSERT_MESSAGES_NUMBERED_IN_ORDER = insert(_message).returning(

@@ -248,7 +248,7 @@ def test_texts_stored_together_end_as_the_per_text_way_stores_them(
     )
 
 
-def count_statements(database: Database) -> list[str]:
+def record_statements(database: Database) -> list[str]:
     statements: list[str] = []
     event.listen(
         database.engine,
@@ -262,7 +262,7 @@ def test_a_batch_of_plain_texts_takes_a_few_statements_in_all(database: Database
     with database.session() as session, session.begin():
         prepare(session, team=TEAM, number="+12025550100", pasts=["open"] * 3, away=False)
     stage(database, team=TEAM, number="+12025550100", texts=[(i % 3, 0, False) for i in range(50)])
-    statements = count_statements(database)
+    statements = record_statements(database)
     route_all(database)
     # Per text it was 11: the batch costs its own bookkeeping and nine statements.
     assert len(statements) <= 20, "\n".join(s[:150] for s in statements)
