@@ -61,9 +61,9 @@ from models.untrusted_text import strip_hidden_characters
 # A staged text whose routing failed this often waits for someone to look (it shows in
 # /metrics) instead of being tried forever.
 MAX_ROUTING_ATTEMPTS = 5
-# Any constant will do: the first half of the keys of PostgreSQL's advisory locks that let
-# one router at a time route a sender's texts (see take_staged_texts).
-_ROUTING_LOCK_KEY = 7_464_101
+# Hashed with the schema's name: the first half of the keys of PostgreSQL's advisory locks
+# that let one router at a time route a sender's texts (see take_staged_texts).
+_ROUTING_LOCK_NAME = " textbot inbound routing"
 # How many of the oldest staged texts a router on PostgreSQL looks at to share them out.
 _SHARING_WINDOW = 4
 # How long a member's text to a group text waits before it is routed (see _routable).
@@ -300,10 +300,13 @@ def _share_key(staged: Row[Any], in_groups: set[tuple[str, str]], group_mms_line
 
 
 # Locks the first `wanted` shares no other router holds, oldest first. The scan of the
-# keys stops at the limit, so no share past it is locked.
+# keys stops at the limit, so no share past it is locked. Advisory locks belong to the
+# whole database: the first half of the key names the schema, so that deployments in
+# schemas of one database (the tests' workers among them) never wait for each other.
 _TAKE_SHARES = sql_text(
     "SELECT share FROM unnest(CAST(:keys AS integer[])) AS share "
-    f"WHERE pg_try_advisory_xact_lock({_ROUTING_LOCK_KEY}, share) LIMIT :wanted"
+    f"WHERE pg_try_advisory_xact_lock(hashtext(current_schema() || '{_ROUTING_LOCK_NAME}'), "
+    "share) LIMIT :wanted"
 )
 
 
