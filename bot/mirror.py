@@ -23,6 +23,7 @@ from bot.db import Database, mark_background_thread
 from bot.faults import crash_point
 from bot.slack_pace import ChannelPace
 from bot.slack_posted import (
+    catch_up_metadata,
     find_posted_messages,
     find_posted_parent,
     message_metadata,
@@ -35,6 +36,7 @@ from handlers.views.common import Block, contact_mrkdwn, escape
 from handlers.views.thread import (
     REPLY_REACTIONS,
     build_broadcast_summary,
+    build_catch_up,
     build_conversation_parent,
     build_media_links,
     build_message_reply,
@@ -60,6 +62,7 @@ from models.mirroring import (
     finish_mirror,
     park_conversation_mirror,
     park_message,
+    plan_posts,
     record_found_parent,
     record_found_posts,
     record_message_mirrored,
@@ -352,15 +355,21 @@ class SlackMirror:
                 )
 
         if taken_over and any(m.slack_ts is None for m in messages):
-            posted = find_posted_messages(self.client, channel=channel, thread_ts=thread_ts)
-            found = {m.id: posted[m.id] for m in messages if m.slack_ts is None and m.id in posted}
-            if found:
-                with self.database.session() as session, session.begin():
-                    record_found_posts(session=session, slack_ts_by_message=found)
-            for message in messages:
-                if message.id in found:
-                    message.slack_ts = found[message.id]  # updated below, not posted again
-        for message in messages:
+            messages = self._take_over_posts(messages, channel=channel, thread_ts=thread_ts)
+        relayed = {message_id for message_id, ds in deliveries.items() if ds}
+        for post in plan_posts(messages, relayed=relayed):
+            if len(post) > 1:
+                if not self._post_catch_up(
+                    post,
+                    conversation_id=conversation_id,
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    contact=contacts.get(post[0].contact_id or 0),
+                    assignee=conversation.assigned_to,
+                ):
+                    return
+                continue
+            message = post[0]
             try:
                 mark = self._mirror_message(
                     message,
@@ -389,6 +398,81 @@ class SlackMirror:
         if conversation.slack_error:
             with self.database.session() as session, session.begin():
                 clear_parked_conversation(session=session, conversation_id=conversation_id)
+
+    def _take_over_posts(
+        self, messages: list[Message], *, channel: str, thread_ts: str
+    ) -> list[Message]:
+        """After a takeover, what a dead worker posted is recorded, not posted again: a
+        message in a catch-up post is done; one posted alone is updated from now on. Returns
+        the messages still to mirror."""
+        posted = find_posted_messages(self.client, channel=channel, thread_ts=thread_ts)
+        found = {
+            m.id: posted.ts_by_message[m.id]
+            for m in messages
+            if m.slack_ts is None and m.id in posted.ts_by_message
+        }
+        done = [m for m in messages if m.id in found and m.id in posted.caught_up]
+        if found:
+            with self.database.session() as session, session.begin():
+                record_found_posts(session=session, slack_ts_by_message=found)
+                for message in done:
+                    record_message_mirrored(
+                        session=session,
+                        message_id=message.id or 0,
+                        rev=message.slack_rev,
+                        slack_ts=found[message.id or 0],
+                    )
+        for message in messages:
+            if message.id in found:
+                message.slack_ts = found[message.id]  # updated below, not posted again
+        done_ids = {m.id for m in done}
+        return [m for m in messages if m.id not in done_ids]
+
+    def _post_catch_up(
+        self,
+        messages: list[Message],
+        *,
+        conversation_id: int,
+        channel: str,
+        thread_ts: str,
+        contact: Contact | None,
+        assignee: str | None,
+    ) -> bool:
+        """Post a catch-up post of several texts and record them all; False when the
+        conversation was parked (its channel refuses posts)."""
+        text, blocks = build_catch_up(messages=messages, contact=contact, assignee=assignee)
+        identity = message_identity(messages[0], contact)
+        try:
+            response = self._post(
+                channel,
+                thread_ts=thread_ts,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+                username=identity.get("username"),
+                icon_emoji=identity.get("icon_emoji"),
+                metadata=catch_up_metadata([m.id or 0 for m in messages]),
+            )
+        except SlackApiError as exc:
+            if _error(exc) in CHANNEL_REFUSALS:
+                self._park_conversation(conversation_id, channel, _error(exc))
+                return False
+            if _error(exc) not in PAYLOAD_REFUSALS:
+                raise
+            for message in messages:
+                self._park_message(message, conversation_id, _error(exc))
+            return True
+        crash_point("after_slack_reply_post")
+        with self.database.session() as session, session.begin():
+            for message in messages:
+                record_message_mirrored(
+                    session=session,
+                    message_id=message.id or 0,
+                    rev=message.slack_rev,
+                    slack_ts=response["ts"],
+                )
+        return True
 
     def _park_conversation(self, conversation_id: int, channel: str, error: str) -> None:
         logger.warning(

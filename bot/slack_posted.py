@@ -7,6 +7,7 @@ those up before posting, so a crash between a post and its record does not post 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,27 @@ def parent_metadata(conversation_id: int) -> dict[str, Any]:
 
 def message_metadata(message_id: int) -> dict[str, Any]:
     return {"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message_id}}
+
+
+def catch_up_metadata(message_ids: list[int]) -> dict[str, Any]:
+    """A catch-up post's: its first message's id as any post's, and all of them (Slack's
+    metadata values are strings, numbers, booleans or objects)."""
+    return {
+        "event_type": MESSAGE_EVENT,
+        "event_payload": {
+            "message_id": message_ids[0],
+            "message_ids": ",".join(str(message_id) for message_id in message_ids),
+        },
+    }
+
+
+@dataclass
+class PostedMessages:
+    """Our messages found in a thread: the ts of each by message id, and which of them are
+    in catch-up posts (complete as posted: never updated)."""
+
+    ts_by_message: dict[int, str] = field(default_factory=dict)
+    caught_up: set[int] = field(default_factory=set)
 
 
 def _payload_id(message: dict[str, Any], event_type: str, key: str) -> int | None:
@@ -57,15 +79,28 @@ def find_posted_parent(
     return None
 
 
-def find_posted_messages(client: WebClient, *, channel: str, thread_ts: str) -> dict[int, str]:
-    """The ts of each of our messages already in the thread, by message id."""
-    posted: dict[int, str] = {}
+def find_posted_messages(client: WebClient, *, channel: str, thread_ts: str) -> PostedMessages:
+    """Our messages already in the thread."""
+    posted = PostedMessages()
     pages = client.conversations_replies(
         channel=channel, ts=thread_ts, include_all_metadata=True, limit=PAGE_SIZE
     )
     for page in pages:
         for message in page.get("messages") or []:
             message_id = _payload_id(message, MESSAGE_EVENT, "message_id")
-            if message_id is not None:
-                posted[message_id] = str(message["ts"])
+            if message_id is None:
+                continue
+            posted.ts_by_message[message_id] = str(message["ts"])
+            shared = _catch_up_ids(message)
+            for shared_id in shared:
+                posted.ts_by_message[shared_id] = str(message["ts"])
+            posted.caught_up.update(shared)
     return posted
+
+
+def _catch_up_ids(message: dict[str, Any]) -> set[int]:
+    payload = (message.get("metadata") or {}).get("event_payload") or {}
+    value = payload.get("message_ids")
+    if not isinstance(value, str):
+        return set()
+    return {int(part) for part in value.split(",") if part.strip().isdigit()}

@@ -38,6 +38,7 @@ thread to text back (start with `note:` to keep it internal)."""
 
 # An inbound text shown after newer messages of its thread (the webhook missed it).
 RECEIVED_LATE = ":hourglass: sent {when}, received late"
+RECEIVED_LATE_AT_ITS_TIME = ":hourglass: received late"  # beside the time it was sent
 RECIPIENT_OPTED_OUT = (
     "{who} has opted out of texts from {line} (they texted STOP). Nothing was sent; they can "
     "text START to opt back in."

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
-from models.tables import Conversation, Line, Message
+from models.tables import Conversation, Line, Message, MessageDirection, MessageOrigin
 
 # Slack errors a retry cannot get past (the same call gets the same answer). About the
 # payload: that one message is parked, once a plain fallback was refused too. About the
@@ -153,6 +153,66 @@ def find_messages_to_mirror(*, session: Session, conversation_id: int) -> list[M
             .order_by(col(Message.id))
         ).all()
     )
+
+
+# A conversation's backlog of texts from its contact (the bot was down, or Slack's pace of a
+# post a second per channel fell behind the texts) is posted in catch-up posts of several
+# texts each: at Slack's pace, 5,000 texts in one channel would take an hour and a half one
+# by one. A run shorter than CATCH_UP_AFTER is posted text by text, as ever.
+CATCH_UP_AFTER = 4
+CATCH_UP_MOST = 20  # texts in one post: two blocks each, within Slack's 50
+CATCH_UP_CHARACTERS = 4_000  # so that the post's notification text holds them all
+# Longer texts post alone: escaped (`&` is 5 characters) a text of 600 fills one section.
+CATCH_UP_TEXT_MOST = 600
+
+
+def joins_catch_up(message: Message, *, has_deliveries: bool) -> bool:
+    """A text that can share a post: a contact's text, new to Slack, that nothing changes
+    once posted (no relays to follow, no attachments to upload below it)."""
+    return (
+        message.slack_ts is None
+        and message.direction == MessageDirection.INBOUND
+        and message.origin != MessageOrigin.SLACK
+        and not message.media
+        and not has_deliveries
+        and len(message.body) <= CATCH_UP_TEXT_MOST
+    )
+
+
+def plan_posts(messages: list[Message], *, relayed: Collection[int]) -> list[list[Message]]:
+    """The messages to mirror (in order) as the posts to make: one message each, except a
+    run of CATCH_UP_AFTER or more texts from one contact that can share posts (`relayed`:
+    the ids of messages with deliveries, which cannot)."""
+    posts: list[list[Message]] = []
+    run: list[Message] = []
+    for message in [*messages, None]:
+        joins = message is not None and joins_catch_up(
+            message, has_deliveries=message.id in relayed
+        )
+        if run and not (joins and message is not None and message.contact_id == run[-1].contact_id):
+            posts.extend(_catch_up_posts(run))
+            run = []
+        if joins and message is not None:
+            run.append(message)
+        elif message is not None:
+            posts.append([message])
+    return posts
+
+
+def _catch_up_posts(run: list[Message]) -> list[list[Message]]:
+    """A run of texts as posts: one by one when short, else in catch-up posts of at most
+    CATCH_UP_MOST texts and CATCH_UP_CHARACTERS characters."""
+    if len(run) < CATCH_UP_AFTER:
+        return [[message] for message in run]
+    posts: list[list[Message]] = [[]]
+    for message in run:
+        post = posts[-1]
+        characters = sum(len(m.body) for m in post) + len(message.body)
+        if post and (len(post) == CATCH_UP_MOST or characters > CATCH_UP_CHARACTERS):
+            posts.append([message])
+        else:
+            post.append(message)
+    return posts
 
 
 def record_message_mirrored(

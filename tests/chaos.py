@@ -34,7 +34,7 @@ from models.tables import (
     Message,
 )
 from tests.factories import make_contact, make_line
-from tests.fakes.slack import ChannelMessage, FakeSlack
+from tests.fakes.slack import FakeSlack, ShownText
 from tests.fakes.twilio import FakeTwilio, TwilioDriver
 from tests.processes import BotProcess
 from tests.slack_driver import SlackDriver
@@ -428,13 +428,17 @@ class Chaos:
         return f"[{time.monotonic() - began:6.1f} s]"
 
     # --- what is clear ------------------------------------------------------------------
-    def _threads(self) -> dict[int, list[ChannelMessage]]:
-        """Each customer's texts as the channel's threads show them, in the order posted."""
-        by_phone: dict[int, list[ChannelMessage]] = defaultdict(list)
+    def _threads(self) -> dict[int, list[ShownText]]:
+        """Each customer's texts as the channel's threads show them, in the order posted
+        (a catch-up post's texts in its order)."""
+        by_phone: dict[int, list[ShownText]] = defaultdict(list)
         for post in self.slack.channel_messages(CHANNEL):
-            found = _BODY.match(post.text) if post.thread_ts else None
-            if found:
-                by_phone[int(found.group(2))].append(post)
+            if not post.thread_ts:
+                continue
+            for shown in post.shown():
+                found = _BODY.match(shown.text)
+                if found:
+                    by_phone[int(found.group(2))].append(shown)
         return by_phone
 
     def _settled(self) -> bool:

@@ -176,6 +176,26 @@ def build_message_reply(
     return fallback or "(no text)", [*text_blocks, context_block(context)]
 
 
+def build_catch_up(
+    *, messages: Sequence[Message], contact: Contact | None, assignee: str | None = None
+) -> tuple[str, list[Block]]:
+    """Several texts from one contact in one post (see models.mirroring.plan_posts): each
+    text, then when it was sent and, if it came in after newer ones, that it was late."""
+    who = contact_mrkdwn(contact) if contact else "The contact"
+    blocks: list[Block] = []
+    for message in messages:
+        blocks.append({"type": "section", "text": mrkdwn(escape(message.body) or "_(no text)_")})
+        context = f":inbox_tray: {who} texted {slack_date(message.sent_at or message.created_at)}"
+        if message.received_late:
+            context += " · " + texts.RECEIVED_LATE_AT_ITS_TIME
+        blocks.append(context_block(context))
+    fallback = "\n".join(escape(message.body) for message in messages)
+    if assignee:
+        mention = f"<@{assignee}> "
+        return mention + cut_mrkdwn(fallback, FALLBACK_TEXT - len(mention)), blocks
+    return cut_mrkdwn(fallback, FALLBACK_TEXT) or "(no text)", blocks
+
+
 def build_plain_fallback(text: str) -> tuple[str, list[Block]]:
     """What to post instead when Slack refuses a message's blocks: its fallback text (mrkdwn,
     escaped) in one section, within every limit; a cut says so."""

@@ -108,6 +108,30 @@ class ChannelMessage:
         """The fallback text and every text in the blocks, for assertions."""
         return self.text + "\n" + json.dumps(self.blocks)
 
+    def shown(self) -> list[ShownText]:
+        """The texts the post shows: a catch-up post's each (its section, and the context
+        below it for the rest), any other post as one."""
+        metadata = self.metadata
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        payload = (metadata or {}).get("event_payload") or {}
+        if "message_ids" not in payload:
+            return [ShownText(self.text, self.all_text, self.thread_ts)]
+        pairs = zip(self.blocks[0::2], self.blocks[1::2], strict=True)
+        return [
+            ShownText(section["text"]["text"], json.dumps(context), self.thread_ts)
+            for section, context in pairs
+        ]
+
+
+@dataclass(frozen=True)
+class ShownText:
+    """One text as a thread shows it."""
+
+    text: str
+    all_text: str
+    thread_ts: str | None
+
 
 @dataclass
 class FakeChannel:

@@ -171,6 +171,38 @@ def test_a_crash_between_a_slack_post_and_its_record_still_shows_it_once(
         restarted.stop()
 
 
+def test_a_crash_between_a_catch_up_post_and_its_record_still_shows_each_text_once(
+    tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    """Six texts waiting for Slack share one post; the process dies once it is posted. The
+    next one finds the post by its metadata and records all six without posting again."""
+    doomed = BotProcess(
+        tmp_path, database_url, fake_slack, fake_twilio, crash_at="after_slack_reply_post"
+    )
+    bodies = [f"backlog {n}" for n in range(6)]
+    with Session(engine) as session, session.begin():  # at once, as recovery stores them
+        line = session.exec(select(Line)).one()
+        for n, body in enumerate(bodies):
+            receive_text(
+                session=session, line=line, from_phone=JANE, body=body, provider_sid=f"SM{n:032d}"
+            )
+    assert doomed.wait_killed() == -signal.SIGKILL
+    doomed.stop()
+    [post] = _thread_posts(engine, fake_slack)
+    assert [shown.text for shown in post.shown()] == bodies
+
+    restarted = BotProcess(tmp_path, database_url, fake_slack, fake_twilio)
+    try:
+        wait_until(lambda: _mirrored(engine), timeout=30, what="the texts recorded")
+        [again] = _thread_posts(engine, fake_slack)
+        assert again.ts == post.ts and again.updates == 0
+        assert [shown.text for shown in again.shown()] == bodies
+        with Session(engine) as session:
+            assert {m.slack_ts for m in session.exec(select(Message)).all()} == {post.ts}
+    finally:
+        restarted.stop()
+
+
 def test_a_crash_after_an_inbound_text_is_stored_still_shows_it_once(
     tmp_path, database_url: str, engine, fake_slack: FakeSlack, fake_twilio: FakeTwilio
 ) -> None:

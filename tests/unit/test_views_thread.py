@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handlers import ids
+from handlers import ids, texts
 from handlers.limits import DEFAULT_MAX_MULTI_RECIPIENTS, FALLBACK_TEXT
 from handlers.views.common import escape
 from handlers.views.thread import (
     REPLY_REACTIONS,
     build_broadcast_summary,
+    build_catch_up,
     build_conversation_parent,
     build_media_links,
     build_message_reply,
@@ -22,6 +23,7 @@ from handlers.views.thread import (
     reply_mark,
 )
 from models.broadcasts import RecipientProgress
+from models.mirroring import CATCH_UP_CHARACTERS, CATCH_UP_MOST, plan_posts
 from models.tables import (
     Broadcast,
     Contact,
@@ -332,3 +334,44 @@ def test_a_summary_with_nothing_failed_offers_no_retry() -> None:
     assert text == "Your text to 2 recipient(s): 2 :white_check_mark: delivered"
     assert all(b["type"] != "actions" for b in blocks)
     assert "<https://" not in str(blocks)  # no workspace URL known: names, no links
+
+
+def _inbound(n: int, body: str, **fields) -> Message:
+    return Message(
+        id=n,
+        conversation_id=1,
+        line_id=1,
+        contact_id=1,
+        direction=MessageDirection.INBOUND,
+        body=body,
+        sent_at=datetime(2026, 12, 1, 9, n % 60, tzinfo=UTC),
+        **fields,
+    )
+
+
+def test_the_largest_catch_up_post_is_within_slacks_limits() -> None:
+    """As many texts as plan_posts puts in one post, each all ampersands (escaped, five
+    times as long), from the longest name, for an assignee: Slack takes it, and its
+    notification text holds as much as it can."""
+    body = "&" * (CATCH_UP_CHARACTERS // CATCH_UP_MOST)
+    [post, *_] = plan_posts([_inbound(n, body) for n in range(40)], relayed=())
+    assert len(post) == CATCH_UP_MOST
+    text, blocks = valid_message(
+        *build_catch_up(
+            messages=post, contact=contact(name=LONG_CONTACT_NAME), assignee="U0ASSIGNEE"
+        )
+    )
+    assert text.startswith("<@U0ASSIGNEE> ") and len(text) <= FALLBACK_TEXT
+    assert [b["text"]["text"] for b in blocks[0::2]] == [escape(body)] * CATCH_UP_MOST
+
+
+def test_a_catch_up_post_shows_each_text_escaped_with_its_time_and_lateness() -> None:
+    messages = [_inbound(1, HOSTILE), _inbound(2, "second", received_late=True), _inbound(3, "")]
+    text, blocks = valid_message(*build_catch_up(messages=messages, contact=contact()))
+    assert not _live_markup(text) and not any(_live_markup(t) for t in mrkdwn_texts(blocks))
+    sections, contexts = blocks[0::2], blocks[1::2]
+    assert [b["text"]["text"] for b in sections] == [ESCAPED, "second", "_(no text)_"]
+    shown = [b["elements"][0]["text"] for b in contexts]
+    assert all("Jane Doe" in line and "texted <!date^" in line for line in shown)
+    assert [texts.RECEIVED_LATE_AT_ITS_TIME in line for line in shown] == [False, True, False]
+    assert text == f"{ESCAPED}\nsecond\n"
