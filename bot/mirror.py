@@ -66,6 +66,7 @@ from models.mirroring import (
     record_found_parent,
     record_found_posts,
     record_message_mirrored,
+    record_messages_mirrored,
     record_parent_mirrored,
     release_mirror,
     renew_mirror_leases,
@@ -416,10 +417,9 @@ class SlackMirror:
             with self.database.session() as session, session.begin():
                 record_found_posts(session=session, slack_ts_by_message=found)
                 for message in done:
-                    record_message_mirrored(
+                    record_messages_mirrored(
                         session=session,
-                        message_id=message.id or 0,
-                        rev=message.slack_rev,
+                        posted=[(message.id or 0, message.slack_rev)],
                         slack_ts=found[message.id or 0],
                     )
         for message in messages:
@@ -465,13 +465,11 @@ class SlackMirror:
             return True
         crash_point("after_slack_reply_post")
         with self.database.session() as session, session.begin():
-            for message in messages:
-                record_message_mirrored(
-                    session=session,
-                    message_id=message.id or 0,
-                    rev=message.slack_rev,
-                    slack_ts=response["ts"],
-                )
+            record_messages_mirrored(
+                session=session,
+                posted=[(message.id or 0, message.slack_rev) for message in messages],
+                slack_ts=response["ts"],
+            )
         return True
 
     def _park_conversation(self, conversation_id: int, channel: str, error: str) -> None:

@@ -464,6 +464,16 @@ def has_newer_message(
     return found is not None
 
 
+def newest_texts(*, session: Session, after: dict[int, datetime]) -> dict[int, datetime]:
+    """For each conversation id in `after` whose newest text (either way; notices do not
+    count) is newer than the time given for it, that text's time: has_newer_message for a
+    batch of texts in one statement."""
+    if not after:
+        return {}
+    newest = session.execute(_NEWEST_TEXTS, params={"conversation_ids": list(after)}).all()
+    return {cid: at for cid, at in newest if at is not None and at > after[cid]}
+
+
 def cleaned_media(media: list[dict[str, str]] | None) -> list[dict[str, str]]:
     """A text's attachments as the customer's device sent them, without hidden characters."""
     return [{k: strip_hidden_characters(v) for k, v in item.items()} for item in media or []]
@@ -478,6 +488,19 @@ _NEWER_MESSAGE = (
         func.coalesce(Message.sent_at, Message.created_at) > bindparam("than", type_=UTCDateTime()),
     )
     .limit(1)
+)
+
+
+_NEWEST_TEXTS = (
+    select(
+        Message.conversation_id,
+        func.max(func.coalesce(Message.sent_at, Message.created_at), type_=UTCDateTime()),
+    )
+    .where(
+        col(Message.conversation_id).in_(bindparam("conversation_ids", expanding=True)),
+        Message.direction != MessageDirection.NOTICE,
+    )
+    .group_by(col(Message.conversation_id))
 )
 
 

@@ -22,8 +22,8 @@ from sqlmodel import Session
 from models.away import is_open
 from models.inbound import (
     cleaned_media,
-    has_newer_message,
     inbound_dedupe_key,
+    newest_texts,
     sender_phone,
     staged_sent_at,
     take_idempotency_keys,
@@ -245,6 +245,20 @@ _SCHEDULED = (
 )
 
 
+def _newest_stored_texts(
+    session: Session, stored: list[tuple[_Plain, int, _Route]]
+) -> dict[int, datetime]:
+    """The newest text already stored in each conversation where it may be newer than a
+    text of the batch (its last message is newer than the batch's earliest there)."""
+    earliest: dict[int, datetime] = {}
+    for plain, _, route in stored:
+        sent_at = staged_sent_at(plain.text)
+        if route.last_message_at is not None and route.last_message_at > sent_at:
+            cid = route.conversation_id
+            earliest[cid] = min(sent_at, earliest.get(cid, sent_at))
+    return newest_texts(session=session, after=earliest)
+
+
 def _insert_messages(session: Session, stored: list[tuple[_Plain, int, _Route]]) -> None:
     """The texts' messages, in order; their conversations marked for the mirror, and the
     broadcasts they answer marked as answered, as the per-text way does for each text."""
@@ -252,16 +266,17 @@ def _insert_messages(session: Session, stored: list[tuple[_Plain, int, _Route]])
         return
     created_at = utcnow()
     rows = []
+    newest_stored = _newest_stored_texts(session, stored)
     newest_sent: dict[int, datetime] = {}
     for plain, contact_id, route in stored:
         conversation_id = route.conversation_id
         sent_at = staged_sent_at(plain.text)
-        # Newer than this text: an earlier one of the batch, or one stored before it.
-        late = sent_at < newest_sent.get(conversation_id, sent_at) or has_newer_message(
-            session=session,
-            conversation_id=conversation_id,
-            last_message_at=route.last_message_at,
-            than=sent_at,
+        # Newer than this text: an earlier one of the batch, or one stored before it (as
+        # has_newer_message finds it: none is newer than the conversation's last message).
+        late = sent_at < newest_sent.get(conversation_id, sent_at) or (
+            route.last_message_at is not None
+            and route.last_message_at > sent_at
+            and newest_stored.get(conversation_id, sent_at) > sent_at
         )
         newest_sent[conversation_id] = max(sent_at, newest_sent.get(conversation_id, sent_at))
         media = cleaned_media(plain.text.media)

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import Session, col, select
 
 from models.tables import Conversation, Line, Message, MessageDirection, MessageOrigin
@@ -224,6 +224,27 @@ def record_message_mirrored(
         .values(slack_synced_rev=rev, slack_ts=slack_ts, slack_mark=mark)
         .execution_options(synchronize_session=False)
     )
+
+
+def record_messages_mirrored(
+    *, session: Session, posted: list[tuple[int, int]], slack_ts: str
+) -> None:
+    """Several messages shown by one post (message id, rev as posted), in one statement."""
+    session.connection().execute(
+        _RECORD_POSTED,
+        [{"message_id": message_id, "rev": rev, "ts": slack_ts} for message_id, rev in posted],
+    )
+
+
+_message_table = Message.__table__  # type: ignore[attr-defined]
+_RECORD_POSTED = (
+    update(_message_table)
+    .where(
+        _message_table.c.id == bindparam("message_id"),
+        _message_table.c.slack_synced_rev < bindparam("rev"),
+    )
+    .values(slack_synced_rev=bindparam("rev"), slack_ts=bindparam("ts"), slack_mark=None)
+)
 
 
 def record_parent_mirrored(
