@@ -41,7 +41,11 @@ from models.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-BATCH = 50
+# Texts a routing transaction takes: on SQLite as many as fit the budget below; on
+# PostgreSQL more, as a transaction's own round trips (taking, forgetting, locking shares)
+# are paid once a batch.
+SQLITE_BATCH = 50
+BATCH = 500
 # How long one routing transaction may run. On SQLite the webhooks' inserts wait for it,
 # so it is short; on PostgreSQL nothing waits for it, and fewer, longer transactions
 # spend fewer round trips on their own bookkeeping.
@@ -71,11 +75,9 @@ class InboundRouter:
         self.cancel_scheduled_on_reply = cancel_scheduled_on_reply
         self.on_routed = on_routed
         self.recovery_wait = recovery_wait
-        self.budget = (
-            SQLITE_TRANSACTION_BUDGET_SECONDS
-            if database.engine.dialect.name == "sqlite"
-            else TRANSACTION_BUDGET_SECONDS
-        )
+        sqlite = database.engine.dialect.name == "sqlite"
+        self.budget = SQLITE_TRANSACTION_BUDGET_SECONDS if sqlite else TRANSACTION_BUDGET_SECONDS
+        self.batch = SQLITE_BATCH if sqlite else BATCH
 
     def step(self) -> float | None:
         """Route the oldest staged texts for up to the transaction budget."""
@@ -103,7 +105,7 @@ class InboundRouter:
                     number,
                     f"{self.recovery_wait.total_seconds():g}",
                 )
-            staged = take_staged_texts(session=session, limit=BATCH, hold_cutoff=hold_cutoff)
+            staged = take_staged_texts(session=session, limit=self.batch, hold_cutoff=hold_cutoff)
             if staged is None:  # other routers have them all (PostgreSQL)
                 return BUSY_RETRY_SECONDS
             if not staged:
