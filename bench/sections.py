@@ -432,27 +432,24 @@ def mirror_lag(options: Options) -> str:
             assert answer.status_code == 200
         sent_seconds = time.monotonic() - start
 
+        def shown(channel: str, ts: str) -> list[str]:
+            """The thread's inbound texts (a catch-up post shows several)."""
+            return [
+                text.text
+                for m in slack.thread(channel, ts)
+                for text in m.shown()
+                if "Inbound " in text.text
+            ]
+
         def mirrored() -> bool:
-            return (
-                sum(
-                    1
-                    for phone, (channel, ts) in threads.items()
-                    for m in slack.thread(channel, ts)
-                    if "Inbound" in m.all_text
-                )
-                >= 100
-            )
+            return sum(len(shown(channel, ts)) for channel, ts in threads.values()) >= 100
 
         wait_until(mirrored, timeout=300, what="100 texts in Slack")
         last = time.monotonic() - start
         in_order = True
         total = 0
         for channel, ts in threads.values():
-            bodies = [
-                int(m.text.split("Inbound ")[1].split()[0])
-                for m in slack.thread(channel, ts)
-                if "Inbound " in m.text
-            ]
+            bodies = [int(text.split("Inbound ")[1].split()[0]) for text in shown(channel, ts)]
             total += len(bodies)
             in_order &= bodies == sorted(bodies) and len(set(bodies)) == len(bodies)
         posts = len(slack.calls_to("chat.postMessage")) - posted_before

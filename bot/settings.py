@@ -142,8 +142,9 @@ class Settings(BaseSettings):
     # enough for Twilio's log to show a message whose request was cut.
     reconcile_after_seconds: float = 5.0
     # The lease on a conversation's Slack work, renewed by its process every fifth of it
-    # while it works: after a crash, another process takes the thread over once it ran out.
-    mirror_lease_seconds: float = 10.0
+    # while it works: after a crash, another process takes the thread over once it ran out,
+    # so short. Long enough for a renewal stalled by a busy machine (0.9 s seen in CI).
+    mirror_lease_seconds: float = 3.0
     # Slack takes about one message a second per channel: the mirror posts a little slower
     # (a post that reaches Slack a hair early costs a 429 and a second or two).
     slack_post_interval_seconds: float = 1.05
