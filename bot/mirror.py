@@ -442,17 +442,14 @@ class SlackMirror:
         """Post a catch-up post of several texts and record them all; False when the
         conversation was parked (its channel refuses posts)."""
         text, blocks = build_catch_up(messages=messages, contact=contact, assignee=assignee)
-        identity = message_identity(messages[0], contact)
         try:
-            response = self._post(
+            response = self._post_to_thread(
                 channel,
-                thread_ts=thread_ts,
+                thread_ts,
                 text=text,
                 blocks=blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-                username=identity.get("username"),
-                icon_emoji=identity.get("icon_emoji"),
+                shown=messages[0],
+                contact=contact,
                 metadata=catch_up_metadata([m.id or 0 for m in messages]),
             )
         except SlackApiError as exc:
@@ -527,6 +524,32 @@ class SlackMirror:
                     continue
                 raise
 
+    def _post_to_thread(
+        self,
+        channel: str,
+        thread_ts: str,
+        *,
+        text: str,
+        blocks: list[Block],
+        shown: Message,
+        contact: Contact | None,
+        metadata: dict[str, Any],
+    ) -> SlackResponse:
+        """A post in a conversation's thread, under the contact's name when it shows their
+        texts."""
+        identity = message_identity(shown, contact)
+        return self._post(
+            channel,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            username=identity.get("username"),
+            icon_emoji=identity.get("icon_emoji"),
+            metadata=metadata,
+        )
+
     def _update(self, channel: str, ts: str, *, text: str, blocks: list[Block]) -> None:
         """chat.update; blocks refused, the plain fallback once."""
         try:
@@ -577,16 +600,13 @@ class SlackMirror:
         if message.slack_ts is not None:
             self._update(channel, message.slack_ts, text=text, blocks=blocks)
             return message.slack_mark
-        identity = message_identity(message, contact)
-        response = self._post(
+        response = self._post_to_thread(
             channel,
-            thread_ts=thread_ts,
+            thread_ts,
             text=text,
             blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-            username=identity.get("username"),
-            icon_emoji=identity.get("icon_emoji"),
+            shown=message,
+            contact=contact,
             metadata=message_metadata(message.id or 0),
         )
         message.slack_ts = response["ts"]
