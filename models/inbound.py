@@ -479,29 +479,32 @@ def cleaned_media(media: list[dict[str, str]] | None) -> list[dict[str, str]]:
     return [{k: strip_hidden_characters(v) for k, v in item.items()} for item in media or []]
 
 
-# Built once: every inbound text may run it.
+# A text's time, as ix_message_text_time holds it: the newest is read from the index's end.
+_TEXT_TIME = func.coalesce(Message.sent_at, Message.created_at, type_=UTCDateTime())
+
+# Built once: every inbound text may run them.
 _NEWER_MESSAGE = (
     select(Message.id)
     .where(
         Message.conversation_id == bindparam("conversation_id"),
         Message.direction != MessageDirection.NOTICE,
-        func.coalesce(Message.sent_at, Message.created_at) > bindparam("than", type_=UTCDateTime()),
+        bindparam("than", type_=UTCDateTime()) < _TEXT_TIME,
     )
     .limit(1)
 )
 
 
-_NEWEST_TEXTS = (
-    select(
-        Message.conversation_id,
-        func.max(func.coalesce(Message.sent_at, Message.created_at), type_=UTCDateTime()),
-    )
+_NEWEST_TEXTS = select(
+    Conversation.id,
+    select(_TEXT_TIME)
     .where(
-        col(Message.conversation_id).in_(bindparam("conversation_ids", expanding=True)),
+        Message.conversation_id == Conversation.id,
         Message.direction != MessageDirection.NOTICE,
     )
-    .group_by(col(Message.conversation_id))
-)
+    .order_by(_TEXT_TIME.desc())
+    .limit(1)
+    .scalar_subquery(),
+).where(col(Conversation.id).in_(bindparam("conversation_ids", expanding=True)))
 
 
 @dataclass(frozen=True)

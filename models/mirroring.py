@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import Integer, bindparam, func, or_, update
 from sqlmodel import Session, col, select
 
 from models.tables import Conversation, Line, Message, MessageDirection, MessageOrigin
@@ -143,16 +143,19 @@ def release_mirror(
 
 
 def find_messages_to_mirror(*, session: Session, conversation_id: int) -> list[Message]:
-    return list(
-        session.exec(
-            select(Message)
-            .where(
-                Message.conversation_id == conversation_id,
-                col(Message.slack_rev) > col(Message.slack_synced_rev),
-            )
-            .order_by(col(Message.id))
-        ).all()
+    return list(session.exec(_UNMIRRORED, params={"conversation_id": conversation_id}).all())
+
+
+# Read through ix_message_unmirrored, which holds only these: a conversation's length does
+# not slow its mirror down.
+_UNMIRRORED = (
+    select(Message)
+    .where(
+        Message.conversation_id == bindparam("conversation_id", type_=Integer),
+        col(Message.slack_rev) > col(Message.slack_synced_rev),
     )
+    .order_by(col(Message.id))
+)
 
 
 # A conversation's backlog of texts from its contact (the bot was down, or Slack's pace of a
