@@ -72,6 +72,10 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--only", nargs="*", help="sections to run (default all)")
     parser.add_argument("--output", type=Path, default=DOC)
+    parser.add_argument(
+        "--soak", action="store_true", help="add the soak section (8) to a full run"
+    )
+    parser.add_argument("--soak-minutes", type=float, default=10)
     args = parser.parse_args()
     if not wrk_available():
         sys.exit("bench: wrk is not installed (make bench installs it: apt-get install wrk)")
@@ -83,11 +87,13 @@ def main() -> None:
         parts = {
             "1. Acknowledgement latency": lambda: sections.ack_latency(options, memory),
             "2. Inbound throughput": lambda: sections.inbound_throughput(options, memory),
-            "3. Contact suggestions": lambda: sections.suggestions(options),
-            "4. Fan-out of a 20-recipient message": lambda: sections.fan_out(options),
-            "5. Mirror lag under Slack's pace": lambda: sections.mirror_lag(options),
+            "3. Contact suggestions": lambda: sections.suggestions(options, memory),
+            "4. Fan-out of a 20-recipient message": lambda: sections.fan_out(options, memory),
+            "5. Mirror lag under Slack's pace": lambda: sections.mirror_lag(options, memory),
             "6. Contact import": lambda: sections.contact_import(options),
         }
+        if args.soak or (args.only and "8" in args.only):
+            parts["8. Soak"] = lambda: sections.soak(options, args.soak_minutes, memory)
         out = [
             *describe(os.cpu_count() or 1),
             f"- Command: `make bench` (runs={args.runs}, seconds={args.seconds:g}, "

@@ -261,7 +261,7 @@ QUERY_KINDS = {
 }
 
 
-def suggestions(options: Options) -> str:
+def suggestions(options: Options, memory: dict[str, float]) -> str:
     setups = ["SQLite"] + (["PostgreSQL"] if postgres_available() else [])
     rows = []
     for database in setups:
@@ -314,6 +314,9 @@ def suggestions(options: Options) -> str:
                     1,
                 )
             )
+            memory[f"after suggestions ({database}, {options.contacts:,} contacts)"] = (
+                resident_memory_mib(bot.process.pid)
+            )
         latency, _, _ = summary_of(results)
         rows.append(
             f"| {database} | whole options request (all queries, HTTP) | {ms(latency.p50)} | "
@@ -357,7 +360,7 @@ def _multi_submission(line_id: int, numbers: list[str]) -> SignedRequest:
     return signed.slack_request(interaction_body(payload))
 
 
-def fan_out(options: Options) -> str:
+def fan_out(options: Options, memory: dict[str, float]) -> str:
     rows = []
     for rate in (100.0, 1.0):
         database_url = sqlite_database(options.workdir, f"fanout{rate:g}")
@@ -385,6 +388,7 @@ def fan_out(options: Options) -> str:
                 what="20 texts",
             )
             times = [t - start for t in sorted(twilio.accepted_at)]
+            memory[f"after fan-out ({rate:g}/s)"] = resident_memory_mib(bot.process.pid)
             gaps = [b - a for a, b in itertools.pairwise(times)]
             if rate >= 20:
                 ok = ack_ms <= 100 and times[-1] <= 3
@@ -405,7 +409,7 @@ def fan_out(options: Options) -> str:
 
 
 # --- 5. mirror lag under Slack's pace -----------------------------------------------------
-def mirror_lag(options: Options) -> str:
+def mirror_lag(options: Options, memory: dict[str, float]) -> str:
     database_url = sqlite_database(options.workdir, "mirror")
     line_id, number = prepare_line(database_url, user=USER, contacts=0)
     slack = PacedSlack()
@@ -453,6 +457,7 @@ def mirror_lag(options: Options) -> str:
             total += len(bodies)
             in_order &= bodies == sorted(bodies) and len(set(bodies)) == len(bodies)
         posts = len(slack.calls_to("chat.postMessage")) - posted_before
+        memory["after mirror lag"] = resident_memory_mib(bot.process.pid)
     limit = 100 * 1.1 + 2
     ok = total == 100 and in_order and last <= limit
     return "\n".join(
@@ -527,8 +532,142 @@ def contact_import(options: Options) -> str:
 def memory_table(memory: dict[str, float]) -> str:
     return "\n".join(
         [
-            "| serving process | resident MiB |",
-            "| --- | ---: |",
-            *(f"| {name} | {value:.0f} |" for name, value in memory.items()),
+            f"Target: at most {SOAK_MEMORY_LIMIT_MIB} MiB a serving process after every section.",
+            "",
+            "| serving process | resident MiB | target met |",
+            "| --- | ---: | --- |",
+            *(
+                f"| {name} | {value:.0f} | {verdict(value <= SOAK_MEMORY_LIMIT_MIB)} |"
+                for name, value in memory.items()
+            ),
+        ]
+    )
+
+
+# --- 8. soak (optional) ---------------------------------------------------------------------
+SOAK_ROUND_SECONDS = 30  # requests are signed afresh each round (Slack refuses old ones)
+SOAK_CLIENTS = 2
+SOAK_THREADS = 10
+SOAK_MEMORY_LIMIT_MIB = 250
+# "Flat": over the second half of the soak, once the caches (SQLite's pages, a connection
+# per busy thread) have filled, memory grows at most this share.
+SOAK_GROWTH_LIMIT = 0.05
+
+
+def _mixed_round(
+    count: int,
+    *,
+    url: str,
+    line_id: int,
+    number: str,
+    threads: list[tuple[str, str]],
+    response_url: str,
+) -> list[SignedRequest]:
+    """`count` requests of each entry point, interleaved as a workspace's traffic is."""
+    replies = [
+        reply
+        for channel, thread_ts in threads
+        for reply in signed.thread_replies(
+            count // len(threads), user=USER, channel=channel, thread_ts=thread_ts
+        )
+    ]
+    kinds = [
+        signed.slash_commands(len(replies), user=USER, response_url=response_url),
+        signed.suggestions(["cust", "customer 4", "2025550"], len(replies), user=USER),
+        signed.submissions(
+            len(replies),
+            user=USER,
+            line_id=line_id,
+            recipients=[f"new:+120255501{n:02d}" for n in range(100)],
+        ),
+        replies,
+        signed.inbound_texts(len(replies), public_url=url, line_number=number, senders=SENDERS),
+    ]
+    return [request for turn in zip(*kinds, strict=True) for request in turn]
+
+
+@dataclass(frozen=True)
+class SoakRound:
+    ended_s: float  # since the soak began, the round's work done
+    requests: int
+    errors: int
+    loaded_mib: float  # at the end of the round's load
+    drained_mib: float  # once the bot had done the round's work
+    drain_s: float
+
+
+def soak(options: Options, minutes: float, memory: dict[str, float]) -> str:
+    """Rounds of mixed load on one process for `minutes`, each followed by the work it
+    queued (SMS, Slack posts); resident memory read at the end of each."""
+    database_url = sqlite_database(options.workdir, "soak")
+    line_id, number = prepare_line(database_url, user=USER)
+    rounds: list[SoakRound] = []
+    with Fakes.serve() as fakes, bots(options.workdir, database_url, fakes) as [bot]:
+        # /text's trigger is as old as its round when wrk sends it.
+        fakes.slack.trigger_seconds = SOAK_ROUND_SECONDS + 10
+        threads = [
+            start_thread(database_url, line_id=line_id, phone=f"+120255501{90 + n:02d}")
+            for n in range(SOAK_THREADS)
+        ]
+        wait_idle(bot.url)
+        idle = resident_memory_mib(bot.process.pid)
+        began = time.monotonic()
+        while time.monotonic() - began < minutes * 60:
+            print(f"bench:   soak round {len(rounds) + 1}", file=sys.stderr, flush=True)
+            requests = _mixed_round(
+                SOAK_ROUND_SECONDS * 100,
+                url=bot.url,
+                line_id=line_id,
+                number=number,
+                threads=threads,
+                response_url=fakes.slack.response_url(),
+            )
+            result = run_wrk(
+                bot.url, requests, connections=SOAK_CLIENTS, seconds=SOAK_ROUND_SECONDS
+            )
+            loaded = resident_memory_mib(bot.process.pid)
+            drain_began = time.monotonic()
+            wait_idle(bot.url, timeout=300)
+            rounds.append(
+                SoakRound(
+                    ended_s=time.monotonic() - began,
+                    requests=result.requests,
+                    errors=result.errors,
+                    loaded_mib=loaded,
+                    drained_mib=resident_memory_mib(bot.process.pid),
+                    drain_s=time.monotonic() - drain_began,
+                )
+            )
+    memory["after the soak"] = rounds[-1].drained_mib
+    first, middle, last = rounds[0], rounds[len(rounds) // 2 - 1], rounds[-1]
+    highest = max(max(r.loaded_mib, r.drained_mib) for r in rounds)
+    warming = middle.drained_mib - first.drained_mib
+    growth = last.drained_mib - middle.drained_mib
+    ok = highest <= SOAK_MEMORY_LIMIT_MIB and growth <= SOAK_GROWTH_LIMIT * middle.drained_mib
+    requests = sum(r.requests for r in rounds)
+    return "\n".join(
+        [
+            f"One process on SQLite, {SOAK_CLIENTS} clients sending /text, options, view "
+            f"submissions, replies in {SOAK_THREADS} threads and Twilio inbound texts in turn, "
+            f"in rounds of {SOAK_ROUND_SECONDS} s (signed afresh), each followed by the work it "
+            f"queued. Target: resident memory at most {SOAK_MEMORY_LIMIT_MIB} MiB throughout, "
+            f"and flat: over the second half, after the caches have filled, at most "
+            f"{SOAK_GROWTH_LIMIT:.0%} growth. Idle before the soak: {idle:.0f} MiB.",
+            "",
+            "| round | ended at min | requests | req/s | errors | MiB after load | "
+            "work done in s | MiB after the work |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *(
+                f"| {n} | {r.ended_s / 60:.1f} | {r.requests:,} | "
+                f"{r.requests / SOAK_ROUND_SECONDS:.0f} | {r.errors} | {r.loaded_mib:.0f} | "
+                f"{r.drain_s:.1f} | {r.drained_mib:.0f} |"
+                for n, r in enumerate(rounds, 1)
+            ),
+            "",
+            "| rounds | requests | highest MiB | first half (warming up) | second half | "
+            "target met |",
+            "| ---: | ---: | ---: | ---: | ---: | --- |",
+            f"| {len(rounds)} | {requests:,} | {highest:.0f} | {warming:+.0f} MiB | "
+            f"{growth:+.0f} MiB ({growth / middle.drained_mib:+.1%}) | {verdict(ok)} |",
         ]
     )

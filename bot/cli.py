@@ -159,8 +159,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
 ) -> None:
     """Serve Slack (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and the Twilio webhooks."""
+    from bot.malloc_arenas import limit_malloc_arenas
     from bot.server import create_asgi_app, run_server
 
+    limit_malloc_arenas()
     config = settings()
     try:
         config.check_for_serving()

@@ -177,6 +177,7 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._held: dict[str, threading.Event] = {}
         self._delays: dict[str, float] = {}
+        self.trigger_seconds: float = TRIGGER_SECONDS
         self.views: dict[str, dict[str, Any]] = {}  # view id: the view as last opened or updated
         self.socket_acks: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
@@ -396,7 +397,7 @@ class FakeSlack:
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         age = trigger_age(str(params.get("trigger_id", "")))
-        if age is not None and age > TRIGGER_SECONDS:
+        if age is not None and age > self.trigger_seconds:
             return {"ok": False, "error": "expired_trigger_id"}
         view = dict(params["view"])
         view["id"] = f"V{next(self._views):08d}"
