@@ -100,13 +100,16 @@ def main() -> None:
             f"contacts={args.contacts:,})",
             "",
         ]
+        measured: dict[str, str] = {}
         for title, measure in parts.items():
             if args.only and not any(title.startswith(o) for o in args.only):
                 continue
             print(f"bench: {title}...", file=sys.stderr, flush=True)
-            out += [f"### {title}", "", measure(), ""]
-        if memory:
-            out += ["### 7. Memory", "", sections.memory_table(memory), ""]
+            measured[title] = measure()
+        if memory:  # read by the other sections, shown before the optional soak
+            measured["7. Memory"] = sections.memory_table(memory)
+        for title in sorted(measured, key=lambda t: int(t.split(".", 1)[0])):
+            out += [f"### {title}", "", measured[title], ""]
     if not args.only:
         out.append(f"_The whole run took {(time.monotonic() - began) / 60:.0f} minutes._")
     write_results(args.output, "\n".join(out), partial=bool(args.only))
