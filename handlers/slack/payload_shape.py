@@ -11,6 +11,9 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Text = str | None
+# Slack's ids (T..., U..., W..., C..., E..., A...) are capital letters and digits. Anything
+# else in one is forged, and some of it (a NUL) a database cannot even look up.
+SlackId = Annotated[str, Field(pattern=r"^[A-Z0-9]*$", max_length=64)] | None
 
 
 def _is_container(annotation: Any) -> bool:
@@ -43,9 +46,9 @@ class _Envelope(_Part):
 
 
 class _Identified(_Part):
-    id: Text = None
-    team_id: Text = None
-    enterprise_id: Text = None
+    id: SlackId = None
+    team_id: SlackId = None
+    enterprise_id: SlackId = None
     domain: Text = None
     name: Text = None
 
@@ -110,8 +113,8 @@ class _Edited(_Part):
 class _Message(_Envelope):
     type: Text = None
     subtype: Text = None
-    user: Text = None
-    bot_id: Text = None
+    user: SlackId = None
+    bot_id: SlackId = None
     text: Text = None
     ts: Text = None
     thread_ts: Text = None
@@ -121,7 +124,7 @@ class _Message(_Envelope):
 
 
 class _Event(_Message):
-    channel: Text = None
+    channel: SlackId = None
     channel_type: Text = None
     event_ts: Text = None
     deleted_ts: Text = None
@@ -134,9 +137,9 @@ class _Event(_Message):
 
 
 class _Authorization(_Part):
-    team_id: Text = None
-    user_id: Text = None
-    enterprise_id: Text = None
+    team_id: SlackId = None
+    user_id: SlackId = None
+    enterprise_id: SlackId = None
     is_bot: bool | None = None
     is_enterprise_install: bool | None = None
 
@@ -144,16 +147,16 @@ class _Authorization(_Part):
 class SlackPayload(_Envelope):
     type: Text = None
     token: Text = None
-    team_id: Text = None
-    api_app_id: Text = None
-    enterprise_id: Text = None
+    team_id: SlackId = None
+    api_app_id: SlackId = None
+    enterprise_id: SlackId = None
     is_enterprise_install: bool | str | None = None
     # Slash commands
     command: Text = None
     text: Text = None
-    user_id: Text = None
+    user_id: SlackId = None
     user_name: Text = None
-    channel_id: Text = None
+    channel_id: SlackId = None
     trigger_id: Text = None
     response_url: Text = None
     # Interactivity, options and shortcuts

@@ -138,6 +138,10 @@ def _signed_payload(payload: dict) -> tuple[bytes, dict[str, str], int]:
     return body, _slack_headers(body), 400
 
 
+def _signed_form(body: bytes) -> tuple[bytes, dict[str, str], int]:
+    return body, _slack_headers(body), 400
+
+
 def _signed_event(event: object) -> tuple[bytes, dict[str, str], int]:
     body = json.dumps({"type": "event_callback", "team_id": "T0TEST", "event": event}).encode()
     return body, _slack_headers(body, content_type="application/json"), 400
@@ -188,6 +192,25 @@ SLACK_CASES |= {
                 "state": {"values": {"message": {"message_input": {"value": 12345}}}},
             },
         }
+    ),
+    # A NUL in an id: PostgreSQL refuses even to look it up (the fuzz suite found a 500).
+    "a command whose team id is not a Slack id": lambda: _signed_form(
+        _slash("Sales +12025550123 hi").replace(b"team_id=T", b"team_id=%00T")
+    ),
+    "a command whose user id is not a Slack id": lambda: _signed_form(
+        _slash("Sales +12025550123 hi").replace(b"user_id=U0ALICE", b"user_id=%3C%40U0%3E")
+    ),
+    "an interaction whose team id is not a Slack id": lambda: _signed_payload(
+        {
+            "type": "block_suggestion",
+            "user": {"id": "U0ALICE"},
+            "team": {"id": "T0\u0000"},
+            "action_id": "recipient",
+            "value": "jan",
+        }
+    ),
+    "an event whose channel is not a Slack id": lambda: _signed_event(
+        {"type": "message", "channel": "C0 ;--", "user": "U0ALICE", "text": "hi", "ts": "1.2"}
     ),
     "an event with no object": lambda: _signed_event(None),
     "an edit whose message is null": lambda: _signed_event(
