@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, update
+from sqlalchemy import and_, bindparam, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -34,7 +34,7 @@ from models.tables import (
     Line,
     Message,
 )
-from models.types import insert_ignoring_conflicts, utcnow
+from models.types import UTCDateTime, insert_ignoring_conflicts, utcnow
 
 _S = DeliveryStatus
 # Where a delivery may go from each status. The provider's progress only moves forward, so
@@ -99,10 +99,6 @@ def checked_move(current: DeliveryStatus, new: DeliveryStatus) -> DeliveryStatus
     return new
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
-    return (col(Delivery.status) == DeliveryStatus.PENDING) & (col(Delivery.next_attempt_at) <= now)
-
-
 def held_back():  # type: ignore[no-untyped-def]
     """A pending delivery waits while another to the same phone from the same line is
     ahead of it and unresolved. Ahead means: being sent (or unconfirmed); or already tried
@@ -137,13 +133,20 @@ def held_back():  # type: ignore[no-untyped-def]
     )
 
 
-def _claimable(now: datetime):  # type: ignore[no-untyped-def]
-    return _due(now) & ~held_back()
+# Built once, with `now` as a parameter: the dispatcher asks these every step, and building
+# held_back() cost more than running it on a small outbox (a sixth of a busy process's time).
+_CLAIMABLE = (
+    (col(Delivery.status) == DeliveryStatus.PENDING)
+    & (col(Delivery.next_attempt_at) <= bindparam("now", type_=UTCDateTime()))
+    & ~held_back()
+)
+_LINES_WITH_DUE = select(Line).where(
+    col(Line.id).in_(select(Delivery.line_id).where(_CLAIMABLE).distinct())
+)
 
 
 def find_lines_with_due_deliveries(*, session: Session, now: datetime) -> list[Line]:
-    line_ids = select(Delivery.line_id).where(_claimable(now)).distinct()
-    return list(session.exec(select(Line).where(col(Line.id).in_(line_ids))).all())
+    return list(session.exec(_LINES_WITH_DUE, params={"now": now}).all())
 
 
 def take_send_slots(
@@ -205,10 +208,11 @@ def claim_due_deliveries(
         return []
     candidates = session.exec(
         select(Delivery.id)
-        .where(Delivery.line_id == line_id, _claimable(now))
+        .where(Delivery.line_id == line_id, _CLAIMABLE)
         .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
         .limit(len(slots) + 4)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True),
+        params={"now": now},
     ).all()
     claimed: list[Delivery] = []
     for delivery_id in candidates:
@@ -237,17 +241,21 @@ def claim_due_deliveries(
 def next_due_time(*, session: Session, skip_lines: Collection[int] = ()) -> datetime | None:
     """When the earliest pending delivery may go out, counting its line's pacing (of the
     lines not in `skip_lines`); a held-back one goes when the send ahead of it settles."""
-    query = (
-        select(func.min(Delivery.next_attempt_at), Line.next_send_at)
-        .join(Line, col(Line.id) == Delivery.line_id)
-        .where(Delivery.status == DeliveryStatus.PENDING, ~held_back())
-        .group_by(col(Line.id), col(Line.next_send_at))
-    )
-    if skip_lines:
-        query = query.where(col(Line.id).not_in(skip_lines))
-    rows = session.exec(query).all()
+    rows = session.exec(_NEXT_DUE, params={"skip_lines": list(skip_lines)}).all()
     due = [max(attempt, slot) if slot else attempt for attempt, slot in rows if attempt]
     return min(due, default=None)
+
+
+_NEXT_DUE = (
+    select(func.min(Delivery.next_attempt_at), Line.next_send_at)
+    .join(Line, col(Line.id) == Delivery.line_id)
+    .where(
+        Delivery.status == DeliveryStatus.PENDING,
+        ~held_back(),
+        col(Line.id).not_in(bindparam("skip_lines", expanding=True)),
+    )
+    .group_by(col(Line.id), col(Line.next_send_at))
+)
 
 
 def renew_leases(*, session: Session, delivery_ids: Collection[int], until: datetime) -> None:
