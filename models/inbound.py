@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    ColumnElement,
     CompoundSelect,
     Connection,
+    Integer,
     Row,
     bindparam,
     delete,
@@ -184,23 +184,50 @@ def release_overdue_holds(*, session: Session, hold_cutoff: datetime) -> list[st
     return list(released.scalars())
 
 
-def _routable(hold_cutoff: datetime) -> ColumnElement[bool]:
-    """Staged texts the router may take: not parked after failing, and not to a line held
-    for recovery since `hold_cutoff` or later."""
-    held = (
+# Staged texts the router may take: not parked after failing, and not to a line held for
+# recovery since `hold_cutoff` or later. Built once (the router asks it every step); the
+# parameters come from _routable_params.
+_ROUTABLE = (
+    (col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS)
+    & ~(
         select(Line.id)
         .where(
             col(Line.number) == InboundWebhook.to_number,
-            col(Line.inbound_recovery_pending_since) > hold_cutoff,
+            col(Line.inbound_recovery_pending_since)
+            > bindparam("hold_cutoff", type_=UTCDateTime()),
         )
         .exists()
     )
     # A member's text to a group text waits a moment after it came, so that one whose
     # webhook came a little later with a lower Index goes first (in_group_text_order).
-    settling = col(InboundWebhook.conversation_sid).is_not(None) & (
-        col(InboundWebhook.received_at) > utcnow() - GROUP_TEXT_SETTLE
+    & ~(
+        col(InboundWebhook.conversation_sid).is_not(None)
+        & (col(InboundWebhook.received_at) > bindparam("settling_since", type_=UTCDateTime()))
     )
-    return (col(InboundWebhook.attempts) < MAX_ROUTING_ATTEMPTS) & ~held & ~settling
+)
+_OLDEST_FIRST = (col(InboundWebhook.received_at), col(InboundWebhook.id))
+_ANY_STAGED = select(InboundWebhook.id).where(_ROUTABLE).limit(1)
+_STAGED = (
+    select(InboundWebhook)
+    .where(_ROUTABLE)
+    .order_by(*_OLDEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+)
+_STAGED_FOR_SHARES = (
+    select(
+        InboundWebhook.id,
+        InboundWebhook.to_number,
+        InboundWebhook.from_number,
+        InboundWebhook.conversation_sid,
+    )
+    .where(_ROUTABLE)
+    .order_by(*_OLDEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def _routable_params(hold_cutoff: datetime) -> dict[str, Any]:
+    return {"hold_cutoff": hold_cutoff, "settling_since": utcnow() - GROUP_TEXT_SETTLE}
 
 
 def next_group_text_due(*, session: Session) -> datetime | None:
@@ -229,15 +256,7 @@ def take_staged_texts(
     if session.get_bind().dialect.name != "postgresql":
         return staged_texts(session=session, limit=limit, hold_cutoff=hold_cutoff)
     oldest = session.execute(
-        select(
-            InboundWebhook.id,
-            InboundWebhook.to_number,
-            InboundWebhook.from_number,
-            InboundWebhook.conversation_sid,
-        )
-        .where(_routable(hold_cutoff))
-        .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
-        .limit(limit * _SHARING_WINDOW)
+        _STAGED_FOR_SHARES, {**_routable_params(hold_cutoff), "limit": limit * _SHARING_WINDOW}
     ).all()
     if not oldest:
         return []
@@ -313,7 +332,7 @@ _TAKE_SHARES = sql_text(
 def any_staged(*, session: Session, hold_cutoff: datetime) -> bool:
     """Whether a text waits for the router (those parked after failing, or held for their
     line's recovery since `hold_cutoff` or later, do not)."""
-    waiting = session.exec(select(InboundWebhook.id).where(_routable(hold_cutoff)).limit(1)).first()
+    waiting = session.exec(_ANY_STAGED, params=_routable_params(hold_cutoff)).first()
     return waiting is not None
 
 
@@ -321,12 +340,7 @@ def staged_texts(*, session: Session, limit: int, hold_cutoff: datetime) -> list
     """The oldest staged texts the router may take, in the order they reached Twilio (a
     text recovered from its log goes before the newer ones the webhook brought first)."""
     texts = list(
-        session.exec(
-            select(InboundWebhook)
-            .where(_routable(hold_cutoff))
-            .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
-            .limit(limit)
-        ).all()
+        session.exec(_STAGED, params={**_routable_params(hold_cutoff), "limit": limit}).all()
     )
     return in_group_text_order(texts)
 
