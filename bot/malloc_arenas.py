@@ -10,9 +10,6 @@ variable."""
 from __future__ import annotations
 
 import ctypes
-import logging
-
-logger = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 ARENAS = 2
@@ -26,7 +23,4 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    taken = mallopt(M_ARENA_MAX, arenas) == 1
-    if not taken:
-        logger.debug("malloc would not limit its arenas")
-    return taken
+    return bool(mallopt(M_ARENA_MAX, arenas) == 1)

@@ -205,24 +205,18 @@ _ROUTABLE = (
         & (col(InboundWebhook.received_at) > bindparam("settling_since", type_=UTCDateTime()))
     )
 )
-_OLDEST_FIRST = (col(InboundWebhook.received_at), col(InboundWebhook.id))
 _ANY_STAGED = select(InboundWebhook.id).where(_ROUTABLE).limit(1)
 _STAGED = (
     select(InboundWebhook)
     .where(_ROUTABLE)
-    .order_by(*_OLDEST_FIRST)
+    .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
     .limit(bindparam("limit", type_=Integer))
 )
-_STAGED_FOR_SHARES = (
-    select(
-        InboundWebhook.id,
-        InboundWebhook.to_number,
-        InboundWebhook.from_number,
-        InboundWebhook.conversation_sid,
-    )
-    .where(_ROUTABLE)
-    .order_by(*_OLDEST_FIRST)
-    .limit(bindparam("limit", type_=Integer))
+_STAGED_FOR_SHARES = _STAGED.with_only_columns(
+    col(InboundWebhook.id),
+    col(InboundWebhook.to_number),
+    col(InboundWebhook.from_number),
+    col(InboundWebhook.conversation_sid),
 )
 
 
