@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     CompoundSelect,
     Connection,
     Integer,
     Row,
+    String,
     bindparam,
     delete,
     func,
@@ -24,6 +25,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from models.broadcasts import note_reply
@@ -34,6 +37,7 @@ from models.groups import count_other_open_conversations, relay_to_group
 from models.optouts import Keyword, classify_keyword, opt_in, opt_out
 from models.phone import format_phone, try_parse_phone
 from models.scheduling import cancel_scheduled_to
+from models.sql_lists import one_of
 from models.tables import (
     Contact,
     Conversation,
@@ -101,9 +105,13 @@ def staged_sent_at(text: InboundWebhook) -> datetime:
 def sender_phone(text: InboundWebhook, default_region: str) -> str:
     """Who sent a staged text, as their contact's phone is stored: E.164 when it reads as a
     number (national numbers in `default_region`), else as given (a short code, a name)."""
-    return strip_hidden_characters(
-        try_parse_phone(text.from_number, region=default_region) or text.from_number
-    )
+    return _stored_phone(text.from_number, default_region)
+
+
+# A backlog holds many texts from each sender: a number is read once, not once a text.
+@lru_cache(maxsize=4096)
+def _stored_phone(number: str, default_region: str) -> str:
+    return strip_hidden_characters(try_parse_phone(number, region=default_region) or number)
 
 
 def inbound_dedupe_key(message_sid: str) -> str:
@@ -262,13 +270,16 @@ def take_staged_texts(
     if not taken:
         return None
     ids = [staged_id for staged_id, key in share_of.items() if key in taken]
-    texts = session.exec(
-        select(InboundWebhook)
-        .where(col(InboundWebhook.id).in_(ids))
-        .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
-        .limit(limit)
-    ).all()
+    texts = session.exec(_STAGED_BY_ID, params={"ids": ids, "limit": limit}).all()
     return in_group_text_order(list(texts))
+
+
+_STAGED_BY_ID = (
+    select(InboundWebhook)
+    .where(one_of(InboundWebhook.id, "ids"))
+    .order_by(col(InboundWebhook.received_at), col(InboundWebhook.id))
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 def _lines_routed_whole(
@@ -283,17 +294,16 @@ def _lines_routed_whole(
     return in_groups, {number for number, phone in rows if phone is None}
 
 
-_NUMBERS: BindParameter[list[str]] = bindparam("numbers", expanding=True)
 _WHOLE_LINE_SENDERS: CompoundSelect[tuple[str, str | None]] = union(
-    select(Line.number, null()).where(col(Line.number).in_(_NUMBERS), col(Line.group_mms)),
+    select(Line.number, null()).where(one_of(Line.number, "numbers"), col(Line.group_mms)),
     select(Line.number, Contact.phone)
     .join(Conversation, col(Conversation.line_id) == Line.id)
     .join(ConversationParticipant, col(ConversationParticipant.conversation_id) == Conversation.id)
     .join(Contact, col(Contact.id) == ConversationParticipant.contact_id)
     .where(
-        col(Line.number).in_(_NUMBERS),
+        one_of(Line.number, "numbers"),
         Conversation.status == ConversationStatus.OPEN,
-        col(Contact.phone).in_(bindparam("senders", expanding=True)),
+        one_of(Contact.phone, "senders"),
     ),
 )
 
@@ -358,11 +368,14 @@ def in_group_text_order(texts: list[InboundWebhook]) -> list[InboundWebhook]:
 def forget_staged(*, session: Session, staged_ids: list[int]) -> None:
     """Drop staged texts the router has put in their conversations."""
     if staged_ids:
-        session.execute(
-            delete(InboundWebhook)
-            .where(col(InboundWebhook.id).in_(staged_ids))
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_FORGET_STAGED, {"ids": staged_ids})
+
+
+_FORGET_STAGED = (
+    delete(InboundWebhook)
+    .where(one_of(InboundWebhook.id, "ids"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def refuse_staged(*, session: Session, text: InboundWebhook, reason: RefusalReason) -> None:
@@ -397,7 +410,21 @@ def take_idempotency_key(*, session: Session, key: str) -> bool:
 
 def take_idempotency_keys(*, session: Session, keys: list[str]) -> set[str]:
     """The keys among these taken now (take_idempotency_key for many, in one statement)."""
+    if session.get_bind().dialect.name == "postgresql":
+        taken = session.execute(_TAKE_KEYS_OF_ARRAY, {"keys": keys, "now": utcnow()})
+        return set(taken.scalars())
     return set(inserted_keys(session, IdempotencyKey, [{"key": key} for key in keys]))
+
+
+# The keys as one array parameter (see models.sql_lists): as a row of parameters each, a
+# batch's 500 keys made a statement psycopg parsed anew every time.
+_keys = func.unnest(bindparam("keys", type_=ARRAY(String))).column_valued("key")
+_TAKE_KEYS_OF_ARRAY = (
+    postgresql.insert(IdempotencyKey.__table__)  # type: ignore[attr-defined]
+    .from_select(["key", "created_at"], select(_keys, bindparam("now", type_=UTCDateTime())))
+    .on_conflict_do_nothing()
+    .returning(IdempotencyKey.__table__.c.key)  # type: ignore[attr-defined]
+)
 
 
 def route_inbound(*, session: Session, line: Line, contact: Contact) -> tuple[Conversation, bool]:
@@ -512,7 +539,7 @@ _NEWEST_TEXTS = select(
     .order_by(_TEXT_TIME.desc())
     .limit(1)
     .scalar_subquery(),
-).where(col(Conversation.id).in_(bindparam("conversation_ids", expanding=True)))
+).where(one_of(Conversation.id, "conversation_ids"))
 
 
 @dataclass(frozen=True)
