@@ -23,7 +23,7 @@ from models.inbound import (
     hold_lines_for_recovery,
     logged_arrival,
     mark_inbound_checked,
-    stage_inbound_texts,
+    stage_recovered_texts,
     stored_message_sids,
 )
 from models.tables import Line
@@ -86,7 +86,7 @@ class InboundRecovery:
         missed = self._missed_texts(line.number, since=since)
         with self.database.engine.begin() as connection:
             if missed:
-                stage_inbound_texts(
+                stage_recovered_texts(
                     connection,
                     [
                         {

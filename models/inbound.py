@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CompoundSelect,
     Connection,
     Integer,
@@ -19,11 +20,13 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal,
     null,
     or_,
     union,
     update,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -129,15 +132,61 @@ def stage_inbound_texts(connection: Connection, rows: list[dict[str, Any]]) -> N
     connection.execute(insert(table).on_conflict_do_nothing(index_elements=["message_sid"]), rows)
 
 
+def stage_recovered_texts(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Stage texts read back from Twilio's log (message_sid, to_number, from_number, body,
+    received_at, logged_to_the_second), in the order given, as stage_inbound_texts does.
+    On PostgreSQL an outage's thousands go as one statement over arrays, one per column:
+    as a row of parameters each, the process's other threads took the lock between the
+    rows' round trips, and 5,000 texts took seconds to stage."""
+    if connection.dialect.name != "postgresql":
+        stage_inbound_texts(connection, rows)
+        return
+    columns = {name: [row[name] for row in rows] for name in _RECOVERED_COLUMNS}
+    connection.execute(_STAGE_RECOVERED, columns)
+
+
+_RECOVERED_COLUMNS = {
+    "message_sid": String,
+    "to_number": String,
+    "from_number": String,
+    "body": String,
+    "received_at": UTCDateTime,
+    "logged_to_the_second": Boolean,
+}
+_recovered = (
+    func.unnest(
+        *(bindparam(name, type_=ARRAY(kind())) for name, kind in _RECOVERED_COLUMNS.items())
+    )
+    .table_valued(*_RECOVERED_COLUMNS, with_ordinality="place")
+    .render_derived()
+)
+# Ids in the order given: texts logged in the same second are routed in id order.
+_STAGE_RECOVERED = (
+    postgresql.insert(InboundWebhook.__table__)  # type: ignore[attr-defined]
+    .from_select(
+        [*_RECOVERED_COLUMNS, "attempts"],
+        sa_select(*(_recovered.c[name] for name in _RECOVERED_COLUMNS), literal(0)).order_by(
+            _recovered.c.place
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["message_sid"])
+)
+
+
 def stored_message_sids(*, session: Session, sids: list[str]) -> set[str]:
     """Which of these MessageSids are stored: staged for the router, or routed (their key
     taken). One statement, so a text the router moves from one to the other meanwhile is
     still seen."""
-    staged = select(InboundWebhook.message_sid).where(col(InboundWebhook.message_sid).in_(sids))
-    routed = select(func.substr(IdempotencyKey.key, len(_SMS_KEY) + 1)).where(
-        col(IdempotencyKey.key).in_([_SMS_KEY + sid for sid in sids])
-    )
-    return set(session.execute(union(staged, routed)).scalars())
+    keys = [_SMS_KEY + sid for sid in sids]
+    return set(session.execute(_STORED_SIDS, {"sids": sids, "keys": keys}).scalars())
+
+
+_STORED_SIDS = union(
+    select(InboundWebhook.message_sid).where(one_of(InboundWebhook.message_sid, "sids")),
+    select(func.substr(IdempotencyKey.key, len(_SMS_KEY) + 1)).where(
+        one_of(IdempotencyKey.key, "keys")
+    ),
+)
 
 
 def mark_inbound_checked(connection: Connection, *, line_id: int, until: datetime) -> None:

@@ -1,6 +1,6 @@
-"""A list of values as one parameter (models.sql_lists), and the idempotency keys of a
-batch taken in one statement: the same rows found and taken on both databases, and on
-PostgreSQL one statement text whatever the list's length."""
+"""A list of values as one parameter (models.sql_lists), a batch's idempotency keys and an
+outage's recovered texts each written in one statement: the same rows found and written on
+both databases, and on PostgreSQL one statement text whatever the list's length."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from models.inbound import take_idempotency_keys
+from models.inbound import stage_inbound_texts, stage_recovered_texts, take_idempotency_keys
 from models.sql_lists import one_of
-from models.tables import IdempotencyKey, Line
+from models.tables import IdempotencyKey, InboundWebhook, Line
+from models.types import utcnow
 from tests.factories import make_line
 
 _keys = IdempotencyKey.__table__  # type: ignore[attr-defined]
@@ -77,3 +78,33 @@ def test_a_batch_of_keys_takes_only_the_new_ones_once(
     if engine.dialect.name == "postgresql":
         inserts = [s for s in statements if s.startswith("INSERT")]
         assert len(set(inserts)) == 1
+
+
+def test_recovered_texts_are_staged_in_the_order_given_once_each(
+    engine: Engine, statements: list[str]
+) -> None:
+    logged = utcnow().replace(microsecond=0)  # Twilio's log gives the second
+    rows = [
+        {
+            "message_sid": f"SM{n:032x}",
+            "to_number": "+12025550100",
+            "from_number": f"+120255501{n % 30:02d}",
+            "body": f"text {n} \N{SMILING FACE WITH SMILING EYES}",
+            "received_at": logged,
+            "logged_to_the_second": True,
+        }
+        for n in reversed(range(600))  # the order given is not the sids' order
+    ]
+    with engine.begin() as connection:
+        stage_inbound_texts(connection, rows[:1])  # the webhook brought the first already
+    statements.clear()
+    with engine.begin() as connection:
+        stage_recovered_texts(connection, rows)
+    with Session(engine) as session:
+        staged = session.scalars(select(InboundWebhook).order_by(col(InboundWebhook.id))).all()
+    assert [t.message_sid for t in staged] == [row["message_sid"] for row in rows]
+    assert {t.received_at for t in staged} == {logged}
+    assert all(t.logged_to_the_second and t.attempts == 0 for t in staged[1:])
+    assert staged[1].body == rows[1]["body"]
+    if engine.dialect.name == "postgresql":
+        assert len([s for s in statements if s.startswith("INSERT")]) == 1
