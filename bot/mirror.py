@@ -17,7 +17,6 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
-from sqlmodel import col, select
 
 from bot.db import Database, mark_background_thread
 from bot.faults import crash_point
@@ -50,6 +49,7 @@ from models.broadcasts import (
     find_summaries_to_post,
     record_summary_posted,
 )
+from models.contacts import find_contacts
 from models.deliveries import FAILURE_STATUSES, find_deliveries_of
 from models.groups import find_participants
 from models.mirroring import (
@@ -298,10 +298,7 @@ class SlackMirror:
                     session=session, line_id=line.id or 0, contacts=participants
                 )
             )
-            contacts = {
-                c.id or 0: c
-                for c in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))).all()
-            }
+            contacts = {c.id or 0: c for c in find_contacts(session=session, ids=contact_ids)}
 
         channel = conversation.slack_channel_id or line.channel_id
         thread_ts = conversation.slack_thread_ts

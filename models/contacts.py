@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -23,6 +23,7 @@ from models.directory import (
     visible_contact,
 )
 from models.phone import format_phone, number_search_terms
+from models.sql_lists import one_of
 from models.tables import Contact, ContactSearchTerm
 from models.types import insert_ignoring_conflicts, utcnow
 from models.untrusted_text import strip_hidden_characters
@@ -92,6 +93,13 @@ def find_contact_by_phone(*, session: Session, team_id: str, phone: str) -> Cont
 _CONTACT_BY_PHONE = select(Contact).where(
     Contact.team_id == bindparam("team_id"), Contact.phone == bindparam("phone")
 )
+
+
+def find_contacts(*, session: Session, ids: Collection[int]) -> list[Contact]:
+    return list(session.exec(_CONTACTS_BY_ID, params={"ids": list(ids)}).all())
+
+
+_CONTACTS_BY_ID = select(Contact).where(one_of(Contact.id, "ids"))
 
 
 def _index_contact(session: Session, contact: Contact) -> None:

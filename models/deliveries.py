@@ -25,6 +25,7 @@ from models.broadcasts import mark_summary_changed
 from models.conversations import mark_for_mirror
 from models.error_codes import OPTED_OUT, describe_error
 from models.optouts import opt_out
+from models.sql_lists import one_of
 from models.tables import (
     Contact,
     Conversation,
@@ -439,13 +440,13 @@ def _record_failed(session: Session, delivery: Delivery, failed: Failed) -> None
 def find_deliveries_of(*, session: Session, message_ids: list[int]) -> list[Delivery]:
     if not message_ids:
         return []
-    return list(
-        session.exec(
-            select(Delivery)
-            .where(col(Delivery.message_id).in_(message_ids))
-            .order_by(col(Delivery.id))
-        ).all()
-    )
+    return list(session.exec(_DELIVERIES_OF, params={"message_ids": message_ids}).all())
+
+
+# Built once: the mirror asks it for every conversation it brings up to date.
+_DELIVERIES_OF = (
+    select(Delivery).where(one_of(Delivery.message_id, "message_ids")).order_by(col(Delivery.id))
+)
 
 
 def _keep_early_status(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, func, or_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from models.tables import Conversation, Line, Message, MessageDirection, MessageOrigin
@@ -233,7 +234,12 @@ def record_messages_mirrored(
     *, session: Session, posted: list[tuple[int, int]], slack_ts: str
 ) -> None:
     """Several messages shown by one post (message id, rev as posted), in one statement."""
-    session.connection().execute(
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        ids, revs = zip(*posted, strict=True)
+        connection.execute(_RECORD_POSTED_ARRAYS, {"ids": ids, "revs": revs, "ts": slack_ts})
+        return
+    connection.execute(
         _RECORD_POSTED,
         [{"message_id": message_id, "rev": rev, "ts": slack_ts} for message_id, rev in posted],
     )
@@ -247,6 +253,17 @@ _RECORD_POSTED = (
         _message_table.c.slack_synced_rev < bindparam("rev"),
     )
     .values(slack_synced_rev=bindparam("rev"), slack_ts=bindparam("ts"), slack_mark=None)
+)
+# On PostgreSQL the post's messages as two arrays: one round trip, not one a message.
+_posted = (
+    func.unnest(bindparam("ids", type_=ARRAY(Integer)), bindparam("revs", type_=ARRAY(Integer)))
+    .table_valued("id", "rev")
+    .render_derived()
+)
+_RECORD_POSTED_ARRAYS = (
+    update(_message_table)
+    .where(_message_table.c.id == _posted.c.id, _message_table.c.slack_synced_rev < _posted.c.rev)
+    .values(slack_synced_rev=_posted.c.rev, slack_ts=bindparam("ts"), slack_mark=None)
 )
 
 
