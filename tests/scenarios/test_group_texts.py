@@ -13,6 +13,7 @@ from handlers import ids
 from models.tables import Contact, Conversation, Delivery, Line, Message, OptOut
 from tests.conftest import Bot
 from tests.factories import make_contact, make_line
+from tests.fakes.slack import ChannelMessage
 from tests.slack_driver import message_event, submission_payload, wait_until
 
 ALICE = "U0ALICE"
@@ -121,13 +122,13 @@ def test_a_group_of_three_is_one_conversation_and_one_message(bot: Bot, line: Li
     thread = _thread(bot)
     parent = next(p for p in bot.fake_slack.top_level(CHANNEL) if p.ts == thread.slack_thread_ts)
     assert "Group text:" in parent.all_text and "Ann (+1 202-555-0131)" in parent.all_text
-    opening = wait_until(
-        lambda: (
-            "Sent" in (p := bot.fake_slack.thread(CHANNEL, thread.slack_thread_ts)[0]).all_text
-            and p
-        ),
-        what="the opening text's state",
-    )
+
+    def opening_sent() -> ChannelMessage | None:
+        # The parent can be in Slack a moment before the text under it.
+        posts = bot.fake_slack.thread(CHANNEL, thread.slack_thread_ts)
+        return posts[0] if posts and "Sent" in posts[0].all_text else None
+
+    opening = wait_until(opening_sent, what="the opening text's state")
     context = opening.blocks[-1]["elements"][0]["text"]
     assert context == ":outbox_tray: <@U0ALICE> texted the group · :white_check_mark: Sent"
 
