@@ -184,13 +184,6 @@ def upgrade_database(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def migration_head(url: str) -> str | None:
-    """The latest migration this textbot has."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-
-
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at (Alembic's version table), None when it has none.
     Read with plain SQL: Alembic takes longer to import than an operator's command to run."""

@@ -10,7 +10,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import col, select
 
-from bot.db import Database, current_revision, mark_background_thread, migration_head
+from bot.db import Database, current_revision, latest_revision, mark_background_thread
 from bot.dev_phone import DevPhone, DevPhoneLine
 from bot.dev_phone.app import PAGE_PATH as DEV_PHONE_PATH
 from bot.dispatcher import Dispatcher
@@ -66,7 +66,9 @@ class Runtime:
         self.public_url = settings.public_url or local_url
         self.local_url = local_url
         self.database = Database(settings.database_url)
-        self.migration_head = migration_head(settings.database_url)
+        # From the migrations' file names (a test keeps it equal to Alembic's head): asking
+        # Alembic took 0.3 s of every start.
+        self.migration_head = latest_revision()
 
         self.simulator: SimulatedCarrier | None = None
         self.dev_phone: DevPhone | None = None
