@@ -29,7 +29,6 @@ from sqlalchemy import (
 from sqlalchemy import select as sa_select
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from models.broadcasts import note_reply
@@ -40,7 +39,7 @@ from models.groups import count_other_open_conversations, relay_to_group
 from models.optouts import Keyword, classify_keyword, opt_in, opt_out
 from models.phone import format_phone, try_parse_phone
 from models.scheduling import cancel_scheduled_to
-from models.sql_lists import one_of
+from models.sql_lists import one_of, rows_of_arrays
 from models.tables import (
     Contact,
     Conversation,
@@ -145,7 +144,7 @@ def stage_recovered_texts(connection: Connection, rows: list[dict[str, Any]]) ->
     connection.execute(_STAGE_RECOVERED, columns)
 
 
-_RECOVERED_COLUMNS = {
+_RECOVERED_COLUMNS: dict[str, Any] = {
     "message_sid": String,
     "to_number": String,
     "from_number": String,
@@ -153,13 +152,7 @@ _RECOVERED_COLUMNS = {
     "received_at": UTCDateTime,
     "logged_to_the_second": Boolean,
 }
-_recovered = (
-    func.unnest(
-        *(bindparam(name, type_=ARRAY(kind())) for name, kind in _RECOVERED_COLUMNS.items())
-    )
-    .table_valued(*_RECOVERED_COLUMNS, with_ordinality="place")
-    .render_derived()
-)
+_recovered = rows_of_arrays(_RECOVERED_COLUMNS, place="place")
 # Ids in the order given: texts logged in the same second are routed in id order.
 _STAGE_RECOVERED = (
     postgresql.insert(InboundWebhook.__table__)  # type: ignore[attr-defined]
@@ -460,17 +453,19 @@ def take_idempotency_key(*, session: Session, key: str) -> bool:
 def take_idempotency_keys(*, session: Session, keys: list[str]) -> set[str]:
     """The keys among these taken now (take_idempotency_key for many, in one statement)."""
     if session.get_bind().dialect.name == "postgresql":
-        taken = session.execute(_TAKE_KEYS_OF_ARRAY, {"keys": keys, "now": utcnow()})
+        taken = session.execute(_TAKE_KEYS_OF_ARRAY, {"key": keys, "now": utcnow()})
         return set(taken.scalars())
     return set(inserted_keys(session, IdempotencyKey, [{"key": key} for key in keys]))
 
 
 # The keys as one array parameter (see models.sql_lists): as a row of parameters each, a
 # batch's 500 keys made a statement psycopg parsed anew every time.
-_keys = func.unnest(bindparam("keys", type_=ARRAY(String))).column_valued("key")
+_keys = rows_of_arrays({"key": String})
 _TAKE_KEYS_OF_ARRAY = (
     postgresql.insert(IdempotencyKey.__table__)  # type: ignore[attr-defined]
-    .from_select(["key", "created_at"], select(_keys, bindparam("now", type_=UTCDateTime())))
+    .from_select(
+        ["key", "created_at"], sa_select(_keys.c.key, bindparam("now", type_=UTCDateTime()))
+    )
     .on_conflict_do_nothing()
     .returning(IdempotencyKey.__table__.c.key)  # type: ignore[attr-defined]
 )

@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
-    func,
     insert,
     literal,
     select,
@@ -33,7 +32,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from models.away import is_open
@@ -46,7 +44,7 @@ from models.inbound import (
     take_idempotency_keys,
 )
 from models.optouts import classify_keyword
-from models.sql_lists import one_of
+from models.sql_lists import one_of, rows_of_arrays
 from models.tables import (
     Broadcast,
     Contact,
@@ -352,7 +350,7 @@ def _insert_as_arrays(
     session.execute(_INSERT_MESSAGE_ARRAYS, {**columns, "created_at": created_at})
     session.execute(
         _MARK_FOR_MIRROR_ARRAYS,
-        {"conversation_ids": list(texts_in), "texts": list(texts_in.values()), "now": created_at},
+        {"conversation_id": list(texts_in), "texts": list(texts_in.values()), "now": created_at},
     )
 
 
@@ -367,11 +365,7 @@ _MESSAGE_ARRAYS: dict[str, Any] = {
     "sent_at": UTCDateTime,
     "received_late": Boolean,
 }
-_new_messages = (
-    func.unnest(*(bindparam(name, type_=ARRAY(kind())) for name, kind in _MESSAGE_ARRAYS.items()))
-    .table_valued(*_MESSAGE_ARRAYS, with_ordinality="place")
-    .render_derived()
-)
+_new_messages = rows_of_arrays(_MESSAGE_ARRAYS, place="place")
 _INSERT_MESSAGE_ARRAYS = insert(_message).from_select(
     [*_MESSAGE_ARRAYS, "created_at", "slack_rev", "slack_synced_rev"],
     select(
@@ -384,14 +378,7 @@ _INSERT_MESSAGE_ARRAYS = insert(_message).from_select(
         literal(_message.c.slack_synced_rev.default.arg),
     ).order_by(_new_messages.c.place),
 )
-_marked = (
-    func.unnest(
-        bindparam("conversation_ids", type_=ARRAY(Integer)),
-        bindparam("texts", type_=ARRAY(Integer)),
-    )
-    .table_valued("conversation_id", "texts")
-    .render_derived()
-)
+_marked = rows_of_arrays({"conversation_id": Integer, "texts": Integer})
 _MARK_FOR_MIRROR_ARRAYS = (
     update(_conversation)
     .where(_conversation.c.id == _marked.c.conversation_id)

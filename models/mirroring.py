@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, func, or_, update
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
+from models.sql_lists import rows_of_arrays
 from models.tables import Conversation, Line, Message, MessageDirection, MessageOrigin
 
 # Slack errors a retry cannot get past (the same call gets the same answer). About the
@@ -236,8 +236,10 @@ def record_messages_mirrored(
     """Several messages shown by one post (message id, rev as posted), in one statement."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        ids, revs = zip(*posted, strict=True)
-        connection.execute(_RECORD_POSTED_ARRAYS, {"ids": ids, "revs": revs, "ts": slack_ts})
+        message_ids, revs = zip(*posted, strict=True)
+        connection.execute(
+            _RECORD_POSTED_ARRAYS, {"message_id": message_ids, "rev": revs, "ts": slack_ts}
+        )
         return
     connection.execute(
         _RECORD_POSTED,
@@ -255,14 +257,13 @@ _RECORD_POSTED = (
     .values(slack_synced_rev=bindparam("rev"), slack_ts=bindparam("ts"), slack_mark=None)
 )
 # On PostgreSQL the post's messages as two arrays: one round trip, not one a message.
-_posted = (
-    func.unnest(bindparam("ids", type_=ARRAY(Integer)), bindparam("revs", type_=ARRAY(Integer)))
-    .table_valued("id", "rev")
-    .render_derived()
-)
+_posted = rows_of_arrays({"message_id": Integer, "rev": Integer})
 _RECORD_POSTED_ARRAYS = (
     update(_message_table)
-    .where(_message_table.c.id == _posted.c.id, _message_table.c.slack_synced_rev < _posted.c.rev)
+    .where(
+        _message_table.c.id == _posted.c.message_id,
+        _message_table.c.slack_synced_rev < _posted.c.rev,
+    )
     .values(slack_synced_rev=_posted.c.rev, slack_ts=bindparam("ts"), slack_mark=None)
 )
 

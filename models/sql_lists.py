@@ -1,4 +1,5 @@
-"""A list of values as one parameter: `column IN (...)` that PostgreSQL gets as an array.
+"""Lists as parameters: `column IN (...)` that PostgreSQL gets as an array, and many rows
+written by one statement over an array a column.
 
 An expanding IN renders one placeholder per value, so a statement over 500 staged texts
 is a new text of thousands of characters each time it runs: SQLAlchemy renders it and
@@ -8,14 +9,16 @@ length, its values one array; SQLite, which has no arrays, keeps the expanding I
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Boolean, any_, bindparam
+from sqlalchemy import Boolean, any_, bindparam, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeEngine
 
 
 class OneOf(ColumnElement[bool]):
@@ -49,3 +52,16 @@ def _in_list(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
 def _any_of_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     values = bindparam(element.name, type_=ARRAY(element.column.type))
     return compiler.process(element.column == any_(values), **kw)
+
+
+def rows_of_arrays(
+    columns: Mapping[str, type[TypeEngine[Any]]], *, place: str | None = None
+) -> Any:
+    """PostgreSQL: rows made of one array parameter a column, each named as its column
+    (`unnest(:a, :b, ...) AS rows(a, b, ...)`), numbered in `place` when given (WITH
+    ORDINALITY), for a statement that writes many rows as one."""
+    arrays = (bindparam(name, type_=ARRAY(kind())) for name, kind in columns.items())
+    rows = func.unnest(*arrays)
+    if place is None:
+        return rows.table_valued(*columns).render_derived()
+    return rows.table_valued(*columns, with_ordinality=place).render_derived()
