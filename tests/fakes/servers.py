@@ -17,6 +17,15 @@ def bind_loopback() -> socket.socket:
     return sock
 
 
+def refusing_port() -> socket.socket:
+    """A loopback port that refuses connections for as long as the socket stays open: bound,
+    not listening, and not shared (no SO_REUSEADDR), so that no other test's server can take
+    it meanwhile, as one could take a port bound and closed again."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 class BackgroundServer:
     """uvicorn serving `app` on an already bound socket until stop()."""
 

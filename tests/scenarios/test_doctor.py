@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from models.error_codes import GROUP_NOT_ENABLED, describe_error
 from models.groups import create_group_conversation
 from models.tables import Line
 from tests.factories import make_contact, make_line, make_text, settle_delivery
-from tests.fakes.servers import bind_loopback
+from tests.fakes.servers import refusing_port
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeChannel, FakeSlack
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, OwnedNumber
 from tests.processes import clean_environment, textbot_command
@@ -243,11 +244,15 @@ def _unset(name: str) -> Callable[[Deployment], None]:
     return lambda deployment: deployment.env.__delitem__(name)
 
 
+# Held while the tests run: a port bound and closed again was once taken by another
+# worker's fake Slack, which the doctor then reached.
+_REFUSING: list[socket.socket] = []
+
+
 def _closed_port_url() -> str:
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there
-    return f"http://127.0.0.1:{port}"
+    sock = refusing_port()
+    _REFUSING.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def _move_line_to_messaging_service(inbound_url: str | None) -> Callable[[Deployment], None]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.sms_gateway import SendFailed, TwilioGateway
-from tests.fakes.servers import bind_loopback
+from tests.fakes.servers import bind_loopback, refusing_port
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 
@@ -64,11 +64,8 @@ def test_refusals_are_classified(fake_twilio: FakeTwilio, status, code, transien
 
 
 def test_a_provider_that_cannot_be_reached_is_retryable_and_surely_not_sent() -> None:
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there
-    with pytest.raises(SendFailed) as failed:
-        _gateway(f"http://127.0.0.1:{port}").send(
+    with refusing_port() as sock, pytest.raises(SendFailed) as failed:
+        _gateway(f"http://127.0.0.1:{sock.getsockname()[1]}").send(
             to="+12025550123", body="Hi", from_number="+12025550100"
         )
     assert failed.value.transient and not failed.value.maybe_sent
