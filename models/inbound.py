@@ -39,7 +39,7 @@ from models.groups import count_other_open_conversations, relay_to_group
 from models.optouts import Keyword, classify_keyword, opt_in, opt_out
 from models.phone import format_phone, try_parse_phone
 from models.scheduling import cancel_scheduled_to
-from models.sql_lists import one_of, rows_of_arrays
+from models.sql_lists import as_arrays, one_of, rows_of_arrays
 from models.tables import (
     Contact,
     Conversation,
@@ -140,8 +140,7 @@ def stage_recovered_texts(connection: Connection, rows: list[dict[str, Any]]) ->
     if connection.dialect.name != "postgresql":
         stage_inbound_texts(connection, rows)
         return
-    columns = {name: [row[name] for row in rows] for name in _RECOVERED_COLUMNS}
-    connection.execute(_STAGE_RECOVERED, columns)
+    connection.execute(_STAGE_RECOVERED, as_arrays(rows, _RECOVERED_COLUMNS))
 
 
 _RECOVERED_COLUMNS: dict[str, Any] = {

@@ -44,7 +44,7 @@ from models.inbound import (
     take_idempotency_keys,
 )
 from models.optouts import classify_keyword
-from models.sql_lists import one_of, rows_of_arrays
+from models.sql_lists import as_arrays, one_of, rows_of_arrays
 from models.tables import (
     Broadcast,
     Contact,
@@ -342,10 +342,7 @@ def _insert_as_arrays(
     order given (INSERT ... SELECT ... ORDER BY takes the ids in that order), and their
     conversations marked in another. As many rows of parameters, they cost a round trip and
     a conversion each, in a process where every other thread waits for the same lock."""
-    columns: dict[str, list[Any]] = {name: [] for name in _MESSAGE_ARRAYS}
-    for row in rows:
-        for name in _MESSAGE_ARRAYS:
-            columns[name].append(row[name])
+    columns = as_arrays(rows, _MESSAGE_ARRAYS)
     columns["media"] = [json.dumps(media) for media in columns["media"]]
     session.execute(_INSERT_MESSAGE_ARRAYS, {**columns, "created_at": created_at})
     session.execute(

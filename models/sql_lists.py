@@ -9,7 +9,7 @@ length, its values one array; SQLite, which has no arrays, keeps the expanding I
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Boolean, any_, bindparam, func
@@ -52,6 +52,13 @@ def _in_list(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
 def _any_of_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     values = bindparam(element.name, type_=ARRAY(element.column.type))
     return compiler.process(element.column == any_(values), **kw)
+
+
+def as_arrays(rows: Iterable[Mapping[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
+    """The parameters of a rows_of_arrays statement: each named column's values, in the rows'
+    order."""
+    rows = list(rows)
+    return {name: [row[name] for row in rows] for name in names}
 
 
 def rows_of_arrays(
