@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, String, bindparam, case, delete, or_
+from sqlalchemy import BindParameter, Integer, String, bindparam, case, delete, or_
 from sqlmodel import Session, col, select
 
 from models.tables import (
@@ -111,14 +111,23 @@ USABLE_LINE_IDS = select(Line.id).where(
 
 def can_use_line(*, session: Session, line: Line, user_id: str) -> bool:
     found = session.exec(
-        select(LineAccess.id)
-        .where(
-            LineAccess.line_id == line.id,
-            col(LineAccess.line_id).in_(_usable_line_ids(line.team_id, user_id)),
-        )
-        .limit(1)
+        _LINE_USABLE_BY,
+        params={"line_id": line.id, "team_id": line.team_id, "user_id": user_id},
     ).first()
     return found is not None
+
+
+# Built once: every text asks it as it leaves (models.sending.departure_refusal).
+_LINE_USABLE_BY = (
+    select(LineAccess.id)
+    .where(
+        LineAccess.line_id == bindparam("line_id", type_=Integer),
+        col(LineAccess.line_id).in_(
+            _usable_line_ids(bindparam("team_id", type_=String), bindparam("user_id", type_=String))
+        ),
+    )
+    .limit(1)
+)
 
 
 def find_usable_line(

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, exists, func, or_, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -208,35 +208,54 @@ def claim_due_deliveries(
     if not slots:
         return []
     candidates = session.exec(
-        select(Delivery.id)
-        .where(Delivery.line_id == line_id, _CLAIMABLE)
-        .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
-        .limit(len(slots) + 4)
-        .with_for_update(skip_locked=True),
-        params={"now": now},
+        _CLAIM_CANDIDATES, params={"now": now, "line_id": line_id, "limit": len(slots) + 4}
     ).all()
-    claimed: list[Delivery] = []
-    for delivery_id in candidates:
+    claimed: list[int] = []
+    for delivery_id in (c for c in candidates if c is not None):
         slot = slots[len(claimed)]
         result = session.execute(
-            update(Delivery)
-            .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.PENDING)
-            .values(
-                status=checked_move(DeliveryStatus.PENDING, DeliveryStatus.SENDING),
-                claimed_at=slot,
-                lease_until=slot + lease,
-                attempts=Delivery.attempts + 1,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+            _CLAIM,
+            {"delivery_id": delivery_id, "slot": slot, "lease": slot + lease, "now": now},
         )
         if result.rowcount:  # type: ignore[attr-defined]
-            delivery = session.get(Delivery, delivery_id, populate_existing=True)
-            assert delivery is not None
-            claimed.append(delivery)
+            claimed.append(delivery_id)
             if len(claimed) == len(slots):
                 break
-    return claimed
+    if not claimed:
+        return []
+    rows = session.exec(_CLAIMED, params={"ids": claimed}).all()
+    by_id = {row.id: row for row in rows}
+    return [by_id[delivery_id] for delivery_id in claimed]
+
+
+# Built once: the dispatcher claims at every step, and building these cost more than
+# running them.
+_CLAIM_CANDIDATES = (
+    select(Delivery.id)
+    .where(Delivery.line_id == bindparam("line_id", type_=Integer), _CLAIMABLE)
+    .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(Delivery)
+    .where(
+        col(Delivery.id) == bindparam("delivery_id", type_=Integer),
+        col(Delivery.status) == DeliveryStatus.PENDING,
+    )
+    .values(
+        status=checked_move(DeliveryStatus.PENDING, DeliveryStatus.SENDING),
+        claimed_at=bindparam("slot", type_=UTCDateTime()),
+        lease_until=bindparam("lease", type_=UTCDateTime()),
+        attempts=Delivery.attempts + 1,
+        updated_at=bindparam("now", type_=UTCDateTime()),
+    )
+    .execution_options(synchronize_session=False)
+)
+# The claimed rows as they are now (the session may hold them as they were).
+_CLAIMED = (
+    select(Delivery).where(one_of(Delivery.id, "ids")).execution_options(populate_existing=True)
+)
 
 
 def next_due_time(*, session: Session, skip_lines: Collection[int] = ()) -> datetime | None:
@@ -377,14 +396,7 @@ def record_send_outcome(*, session: Session, delivery: Delivery, outcome: SendOu
     attempt was settled meanwhile (its lease ran out and another look settled it; the
     delivery may be on its next attempt): nothing is recorded then."""
     row = session.exec(
-        select(Delivery)
-        .where(
-            Delivery.id == delivery.id,
-            Delivery.status == DeliveryStatus.SENDING,
-            Delivery.attempts == delivery.attempts,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        _AS_CLAIMED, params={"id": delivery.id, "attempts": delivery.attempts}
     ).first()
     if row is None:
         return False
@@ -404,6 +416,20 @@ def record_send_outcome(*, session: Session, delivery: Delivery, outcome: SendOu
     session.add(row)
     session.flush()
     return True
+
+
+# The delivery, locked, if it is still in the attempt claimed (built once: every send
+# records its outcome).
+_AS_CLAIMED = (
+    select(Delivery)
+    .where(
+        Delivery.id == bindparam("id", type_=Integer),
+        Delivery.status == DeliveryStatus.SENDING,
+        Delivery.attempts == bindparam("attempts", type_=Integer),
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def _record_taken(session: Session, delivery: Delivery, taken: Taken) -> None:

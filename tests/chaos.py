@@ -482,9 +482,12 @@ class Chaos:
         settled and mirrored, nothing staged. None if not within `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._all_texts_in_slack() and self._settled():
+            # The database's counts first: three queries, where reading every thread for
+            # thousands of texts takes the fakes' process (and so the bot's calls to the
+            # fakes) a while.
+            if self._settled() and self._all_texts_in_slack():
                 return time.monotonic()
-            time.sleep(0.25 if len(self.slack.messages) < 1000 else 1.0)
+            time.sleep(0.25)
         return None
 
     # --- counting -----------------------------------------------------------------------
