@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from sqlalchemy import delete
+from sqlalchemy import Integer, bindparam, delete
 from sqlmodel import Session, col, select
 
+from models.sql_lists import one_of
 from models.tables import Contact, Line, OptOut
 from models.types import insert_ignoring_conflicts
 
@@ -68,14 +69,14 @@ def find_opted_out(*, session: Session, line_id: int, contacts: Sequence[Contact
     ids = [c.id for c in contacts]
     if not ids:
         return []
-    opted = set(
-        session.exec(
-            select(OptOut.contact_id).where(
-                OptOut.line_id == line_id, col(OptOut.contact_id).in_(ids)
-            )
-        ).all()
-    )
+    opted = set(session.exec(_OPTED_OUT_AMONG, params={"line_id": line_id, "ids": ids}).all())
     return [c for c in contacts if c.id in opted]
+
+
+# Built once: every text asks it, once per recipient of a multi-recipient message.
+_OPTED_OUT_AMONG = select(OptOut.contact_id).where(
+    OptOut.line_id == bindparam("line_id", type_=Integer), one_of(OptOut.contact_id, "ids")
+)
 
 
 def find_opt_out(*, session: Session, line_id: int, contact_id: int) -> OptOut | None:

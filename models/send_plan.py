@@ -24,7 +24,7 @@ from models.conversations import (
     reopen_conversation,
     send_text,
 )
-from models.directory import ContactDirectory, Viewer, can_see_contact
+from models.directory import ContactDirectory, Viewer, can_see_contact, with_usable_lines
 from models.group_texts import find_group_text, group_text_refusal
 from models.groups import conversation_contacts, create_group_conversation
 from models.inbound import take_idempotency_key
@@ -331,7 +331,10 @@ def _plan_recipients(
     """Each recipient read again (a number typed twice counts once). A recipient who cannot
     be texted is skipped in a multi-recipient message, refuses the others; one who opted
     out stays a member of a group, untexted."""
-    viewer = Viewer(request.team_id, request.user_id, rules.directory)
+    # The user's usable lines are read once for all the recipients' visibility checks.
+    viewer = with_usable_lines(
+        session=session, viewer=Viewer(request.team_id, request.user_id, rules.directory)
+    )
     recipients: list[PlannedRecipient] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
