@@ -117,15 +117,11 @@ def can_use_line(*, session: Session, line: Line, user_id: str) -> bool:
     return found is not None
 
 
-# Built once: every text asks it as it leaves (models.sending.departure_refusal).
+# Built once: every text asks it as it leaves (models.sending.departure_refusal). The
+# user's grants (theirs or their groups') on this line.
 _LINE_USABLE_BY = (
-    select(LineAccess.id)
-    .where(
-        LineAccess.line_id == bindparam("line_id", type_=Integer),
-        col(LineAccess.line_id).in_(
-            _usable_line_ids(bindparam("team_id", type_=String), bindparam("user_id", type_=String))
-        ),
-    )
+    _usable_line_ids(bindparam("team_id", type_=String), bindparam("user_id", type_=String))
+    .where(col(LineAccess.line_id) == bindparam("line_id", type_=Integer))
     .limit(1)
 )
 
