@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from twilio.rest.api.v2010.account.incoming_phone_number import IncomingPhoneNumberInstance
 
+    from bot.mirror_process import MirrorProcess
     from bot.runtime import Runtime
     from bot.twilio_setup import TwilioAccount
     from models.contact_import import ImportTally
@@ -160,6 +161,8 @@ def serve(
 ) -> None:
     """Serve Slack (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and the Twilio webhooks."""
     from bot.malloc_arenas import limit_malloc_arenas
+    from bot.mirror_process import MirrorProcess
+    from bot.mirror_process import wanted as mirror_process_wanted
     from bot.server import create_asgi_app, run_server
 
     limit_malloc_arenas()
@@ -177,9 +180,15 @@ def serve(
     if port_taken:
         fail(port_taken)
     configure_logging(config.log_format)
+    # Forked before this process starts a thread (see bot/mirror_process.py).
+    mirror_process = (
+        MirrorProcess.fork(config, public_url=config.public_url or f"http://127.0.0.1:{port}")
+        if mirror_process_wanted(config)
+        else None
+    )
     # Slack's SDK logs each failed attempt; what went wrong is said once, below.
     with silenced():
-        runtime, socket_handler = connect_to_slack(config, port)
+        runtime, socket_handler = connect_to_slack(config, port, mirror_process)
     if socket_handler is not None:
         logger.info("connected to Slack in Socket Mode")
     try:
@@ -189,7 +198,9 @@ def serve(
             socket_handler.close()
 
 
-def connect_to_slack(config: Settings, port: int) -> tuple[Runtime, SocketModeHandler | None]:
+def connect_to_slack(
+    config: Settings, port: int, mirror_process: MirrorProcess | None = None
+) -> tuple[Runtime, SocketModeHandler | None]:
     """The runtime (Bolt checks the bot token with Slack), and in Socket Mode the open
     connection; or one line saying why not."""
     from slack_bolt.error import BoltError
@@ -198,7 +209,7 @@ def connect_to_slack(config: Settings, port: int) -> tuple[Runtime, SocketModeHa
     from bot.runtime import Runtime
 
     try:
-        runtime = Runtime(config, port=port)
+        runtime = Runtime(config, port=port, mirror_process=mirror_process)
     except BoltError as exc:
         fail(f"Slack refused SLACK_BOT_TOKEN: {exc}", 2)
     except (SlackClientError, OSError) as exc:

@@ -19,13 +19,14 @@ from bot.group_commit import GroupCommit
 from bot.inbound_recovery import InboundRecovery
 from bot.inbound_router import InboundRouter
 from bot.mirror import SlackMirror
+from bot.mirror_process import MirrorProcess
 from bot.outbound_media import OutboundPictures, SlackFiles
 from bot.settings import Settings
 from bot.slack_app import build_bolt_app, build_web_client
 from bot.slack_pace import ChannelPace
 from bot.sms_gateway import TwilioGateway
 from bot.sms_simulator import SimulatedCarrier
-from bot.workers import WorkerLoop, retry_pause
+from bot.workers import Worker, WorkerLoop, retry_pause
 from handlers import texts
 from handlers.deps import HandlerDeps
 from handlers.slack.access import refresh_stale_usergroups, refresh_usergroup_handles
@@ -60,7 +61,9 @@ logging.getLogger("apscheduler.scheduler").addFilter(_SkippedOverlapAtDebug())
 class Runtime:
     """Everything one `textbot serve` process runs besides the HTTP server itself."""
 
-    def __init__(self, settings: Settings, *, port: int):
+    def __init__(
+        self, settings: Settings, *, port: int, mirror_process: MirrorProcess | None = None
+    ):
         self.settings = settings
         local_url = f"http://127.0.0.1:{port}"
         self.public_url = settings.public_url or local_url
@@ -165,7 +168,10 @@ class Runtime:
             "inbound-router", self.inbound_router.step, poll_seconds=poll
         )
         self.dispatcher_loop = WorkerLoop("dispatcher", self.dispatcher.step, poll_seconds=poll)
-        self.mirror_loop = WorkerLoop("slack-mirror", self.mirror.step, poll_seconds=poll)
+        # With a mirror process, this process's SlackMirror only answers team_url.
+        self.mirror_loop: Worker = mirror_process or WorkerLoop(
+            "slack-mirror", self.mirror.step, poll_seconds=poll
+        )
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             # A run that comes late (a busy machine, a long previous run) still runs, once,

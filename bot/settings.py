@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # while it works: after a crash, another process takes the thread over once it ran out,
     # so short. Long enough for a renewal stalled by a busy machine (0.9 s seen in CI).
     mirror_lease_seconds: float = 3.0
+    # On PostgreSQL with Twilio, `textbot serve` runs the Slack mirror in a child process,
+    # on a core of its own (bot/mirror_process.py); false keeps it in a thread.
+    mirror_process: bool = True
     # Slack takes about one message a second per channel: the mirror posts a little slower
     # (a post that reaches Slack a hair early costs a 429 and a second or two).
     slack_post_interval_seconds: float = 1.05

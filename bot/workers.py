@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
 from bot.db import mark_background_thread
 
@@ -31,6 +32,18 @@ def retry_pause(failures: int, *, first: timedelta, most: timedelta) -> timedelt
 # A step returns how long to sleep before the next one: 0 to go on at once, None to wait
 # for a wake-up or the poll interval.
 Step = Callable[[], float | None]
+
+
+class Worker(Protocol):
+    """What the runtime starts, wakes, checks and stops: a loop in a thread, or in a
+    process of its own (bot.mirror_process)."""
+
+    def start(self) -> None: ...
+    def wake(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
+    def idle(self, timeout: float) -> bool: ...
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 class WorkerLoop:
