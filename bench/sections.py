@@ -42,6 +42,7 @@ from models.contacts import search_contacts
 from models.directory import SHARED, Viewer
 from models.tables import Line
 from tests.fakes.slack import TEAM_ID
+from tests.processes import child_pids
 from tests.slack_driver import interaction_body, submission_payload, wait_until
 
 USER = "U0BENCH"
@@ -165,12 +166,16 @@ def _parallel_wrk(urls: list[str], builds: list[list[SignedRequest]], seconds: f
     return results
 
 
+def _inbound_backlog(url: str) -> int:
+    return int(httpx.get(f"{url}/healthz", timeout=5).json()["inbound_backlog"])
+
+
 def _routed_per_second(url: str, accepted: int, began: float, timeout: float = 60) -> float:
     """How fast the router put the accepted texts in their conversations, from the start
     of the load until it caught up (or until `timeout`, counting what it had done)."""
     deadline = time.monotonic() + timeout
     while True:
-        backlog = httpx.get(f"{url}/healthz", timeout=5).json()["inbound_backlog"]
+        backlog = _inbound_backlog(url)
         if backlog == 0 or time.monotonic() > deadline:
             return (accepted - backlog) / (time.monotonic() - began)
         time.sleep(0.1)
@@ -194,6 +199,7 @@ def inbound_throughput(options: Options, memory: dict[str, float]) -> str:
                 bots(options.workdir, database_url, fakes, count=processes) as started,
             ):
                 rates, p50s, p99s, base_rates, routed = [], [], [], [], []
+                left_at_end: list[float] = []  # of the texts accepted, unrouted at the end
                 for _ in range(options.runs):
                     count = int(options.seconds * 2500) + 100
                     began = time.monotonic()
@@ -207,10 +213,10 @@ def inbound_throughput(options: Options, memory: dict[str, float]) -> str:
                         ],
                         options.seconds,
                     )
+                    accepted = sum(r.requests for r in results)
+                    left_at_end.append(_inbound_backlog(started[0].url) / max(accepted, 1))
                     rates.append(sum(r.per_second for r in results))
-                    routed.append(
-                        _routed_per_second(started[0].url, sum(r.requests for r in results), began)
-                    )
+                    routed.append(_routed_per_second(started[0].url, accepted, began))
                     p50s.append(statistics.median(r.latency.p50 for r in results))
                     p99s.append(max(r.latency.p99 for r in results))
                     base = run_wrk(
@@ -238,15 +244,16 @@ def inbound_throughput(options: Options, memory: dict[str, float]) -> str:
             rows.append(
                 f"| {database} | {processes} | {rate:.0f} | {ms(statistics.median(p50s))} | "
                 f"{ms(statistics.median(p99s))} | {base_rate:.0f} | {rate / base_rate:.0%} | "
-                f"{scaling:.2f} | {statistics.median(routed):.0f} | {verdict(ok)} |"
+                f"{scaling:.2f} | {statistics.median(routed):.0f} | "
+                f"{statistics.median(left_at_end):.0%} | {verdict(ok)} |"
             )
             if database == "PostgreSQL":
                 drop_postgres_schema()
     return "\n".join(
         [
             "| database | processes | texts/s | p50 ms | p99 ms | bare req/s | of bare | "
-            "per-process scaling | routed/s | target met |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+            "per-process scaling | routed/s | unrouted at the load's end | target met |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
             *rows,
         ]
     )
@@ -317,6 +324,8 @@ def suggestions(options: Options, memory: dict[str, float]) -> str:
             memory[f"after suggestions ({database}, {options.contacts:,} contacts)"] = (
                 resident_memory_mib(bot.process.pid)
             )
+            for child in child_pids(bot.process.pid):  # on PostgreSQL, the Slack mirror's
+                memory[f"its Slack mirror process ({database})"] = resident_memory_mib(child)
         latency, _, _ = summary_of(results)
         rows.append(
             f"| {database} | whole options request (all queries, HTTP) | {ms(latency.p50)} | "
