@@ -5,6 +5,7 @@ refused, with a log line and a counter in /metrics."""
 from __future__ import annotations
 
 import logging
+import traceback
 from unittest.mock import Mock
 
 import httpx
@@ -84,6 +85,26 @@ def test_a_text_to_a_number_that_is_no_line_is_refused_logged_and_counted(
 def test_metrics_count_no_refusals_at_first(bot: Bot) -> None:
     metrics = httpx.get(f"{bot.url}/metrics").text
     assert 'textbot_inbound_refused_total{reason="unknown_line"} 0.0' in metrics
+
+
+def test_a_slack_request_that_queues_a_send_does_not_wake_the_router(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a request queues is sends and Slack updates; the router, woken, looked for staged
+    texts twice a request for nothing (a quarter of the process's GIL under a burst of view
+    submissions). Its wakes from elsewhere (the start's read of Twilio's log) don't count."""
+    with bot.session() as session, session.begin():
+        make_line(session, number=SALES, channel_id=CHANNEL, grants=("U0ALICE",))
+    woken_by_handlers: list[str] = []
+
+    def router_woken() -> None:
+        handler = [f.filename for f in traceback.extract_stack() if "/handlers/" in f.filename]
+        woken_by_handlers.extend(handler[:1])
+
+    monkeypatch.setattr(bot.runtime.inbound_loop, "wake", router_woken)
+    bot.slack.slash("Sales 2025550123 Your table is ready", user="U0ALICE")
+    wait_until(lambda: bot.fake_twilio.sent_to("+12025550123"), what="the text sent")
+    assert woken_by_handlers == []
 
 
 def test_an_inbound_text_wakes_only_the_router(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
