@@ -21,7 +21,7 @@ def _waiter(
 
 def _wait_for_waiters(turns: WriteTurns, count: int) -> None:
     deadline = time.monotonic() + 5
-    while len(turns._changed._waiters) < count:  # type: ignore[attr-defined]
+    while turns.waiting < count:
         assert time.monotonic() < deadline, "the waiters never started waiting"
         time.sleep(0.001)
 
@@ -53,3 +53,20 @@ def test_a_worker_writes_when_no_request_waits() -> None:
     worker = _waiter(turns, "worker", order, background=True)
     worker.join(5)
     assert order == ["worker"]
+
+
+def test_many_writers_of_both_kinds_each_get_a_turn() -> None:
+    """A release wakes one waiter: none of forty may be left waiting with the turn free."""
+    turns, order = WriteTurns(), []
+    assert turns.acquire(timeout=1)
+    threads = [
+        _waiter(turns, f"{kind} {n}", order, background=kind == "worker")
+        for n in range(20)
+        for kind in ("worker", "request")
+    ]
+    _wait_for_waiters(turns, len(threads))
+    turns.release()
+    for thread in threads:
+        thread.join(5)
+    assert len(order) == len(threads)
+    assert [name.split()[0] for name in order] == ["request"] * 20 + ["worker"] * 20
