@@ -83,6 +83,7 @@ class MirrorProcess:
 
     def start(self) -> None:
         self._watcher.start()
+        self.wake()  # the child's signal to begin
 
     @property
     def running(self) -> bool:
@@ -174,6 +175,10 @@ def _serve_mirror(settings: Settings, *, public_url: str, wake_fd: int) -> None:
         clock=Clock(),
     )
     loop = WorkerLoop("slack-mirror", mirror.step, poll_seconds=settings.dispatcher_poll_seconds)
+    # Nothing is posted before the parent starts its workers: a start that fails first
+    # (Slack refusing the token, say) says so alone, and this process dies with it.
+    if not os.read(wake_fd, 4096):
+        return
     loop.start()
     try:
         while os.read(wake_fd, 4096):

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 from sqlmodel import Session, select
 
 from bot.db import create_db_engine
-from models.tables import Message
+from models.inbound import receive_text
+from models.tables import Line, Message
 from tests.factories import make_line
 from tests.fakes.slack import FakeSlack
-from tests.fakes.twilio import FakeTwilio, TwilioDriver
-from tests.processes import BotProcess, child_pids, process_alive
-from tests.slack_driver import wait_until
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, TwilioDriver
+from tests.processes import (
+    BotProcess,
+    child_pids,
+    clean_environment,
+    process_alive,
+    textbot_command,
+)
+from tests.slack_driver import SIGNING_SECRET, wait_until
 
 SALES = "+12025550100"
 JANE = "+12025550123"
@@ -105,3 +113,38 @@ def test_on_sqlite_the_mirror_stays_in_the_serving_process(
     assert child_pids(bot.process.pid) == []
     text_in(bot, "Are you open today?", "SM" + "c" * 32)
     wait_until(lambda: fake_slack.top_level(CHANNEL), what="the text in Slack")
+
+
+@postgresql_only
+def test_a_start_that_fails_posts_nothing_from_the_mirrors_process(
+    tmp_path, database_url: str, fake_slack: FakeSlack, fake_twilio: FakeTwilio
+) -> None:
+    """The child is forked before Slack has checked the token; it posts only once the
+    serving process starts its workers."""
+    engine = create_db_engine(database_url)
+    with Session(engine) as session, session.begin():
+        make_line(session, number=SALES, channel_id=CHANNEL)
+        line = session.exec(select(Line)).one()
+        receive_text(session=session, line=line, from_phone=JANE, body="Hi", provider_sid="SM1")
+    engine.dispose()
+    result = subprocess.run(
+        textbot_command("serve", "--port", "0", "--host", "127.0.0.1"),
+        cwd=tmp_path,
+        env=clean_environment(
+            SLACK_BOT_TOKEN="xoxb-revoked",
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=fake_slack.api_url,
+            DATABASE_URL=database_url,
+            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            TWILIO_API_URL=fake_twilio.url,
+            PUBLIC_URL="http://127.0.0.1:9",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Slack refused SLACK_BOT_TOKEN" in result.stderr
+    assert "the Slack mirror runs in process" in result.stderr  # it was forked
+    assert {call.method for call in fake_slack.calls} == {"auth.test"}
