@@ -104,11 +104,8 @@ class WriteTurns:
         self._background_waiting = 0
 
     def acquire(self, timeout: float) -> bool:
-        if getattr(_thread_role, "background", False):
-            return self._take(self._background, timeout, background=True)
-        return self._take(self._foreground, timeout, background=False)
-
-    def _take(self, turn_came: threading.Condition, timeout: float, *, background: bool) -> bool:
+        background = getattr(_thread_role, "background", False)
+        turn_came = self._background if background else self._foreground
         with turn_came:
             if background:
                 self._background_waiting += 1
