@@ -46,6 +46,33 @@ def clean_environment(**values: str) -> dict[str, str]:
     return {**keep, "PYTHONUNBUFFERED": "1", **values}
 
 
+def bot_environment(
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_twilio: FakeTwilio | None,
+    public_url: str,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of `textbot serve` talking to the loopback fakes (with no fake
+    Twilio, to its own simulator); `settings` added or overriding."""
+    values = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "DATABASE_URL": database_url,
+        "DISPATCHER_POLL_SECONDS": "0.2",
+        "SLACK_POST_INTERVAL_SECONDS": "0",
+    }
+    if fake_twilio is not None:
+        values |= {
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_API_URL": fake_twilio.url,
+            "PUBLIC_URL": public_url,
+        }
+    return clean_environment(**(values | settings))
+
+
 def textbot_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bot.cli", *args]
 
@@ -68,22 +95,7 @@ class BotProcess:
         self.port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
-        values = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": fake_slack.api_url,
-            "DATABASE_URL": database_url,
-            "DISPATCHER_POLL_SECONDS": "0.2",
-            "SLACK_POST_INTERVAL_SECONDS": "0",
-            **settings,
-        }
-        if fake_twilio is not None:
-            values |= {
-                "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                "TWILIO_API_URL": fake_twilio.url,
-                "PUBLIC_URL": self.url,
-            }
+        values = bot_environment(database_url, fake_slack, fake_twilio, self.url, **settings)
         if crash_at:
             values["TEXTBOT_CRASH_AT"] = crash_at
         # One client for the health checks: a new one each time builds an SSL context,
@@ -94,7 +106,7 @@ class BotProcess:
         self.process = subprocess.Popen(
             textbot_command("serve", "--port", str(self.port), "--host", "127.0.0.1"),
             cwd=workdir,
-            env=clean_environment(**values),
+            env=values,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )

@@ -16,15 +16,15 @@ from models.inbound import receive_text
 from models.tables import Line, Message
 from tests.factories import make_line
 from tests.fakes.slack import FakeSlack
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, TwilioDriver
+from tests.fakes.twilio import FakeTwilio, TwilioDriver
 from tests.processes import (
     BotProcess,
+    bot_environment,
     child_pids,
-    clean_environment,
     process_alive,
     textbot_command,
 )
-from tests.slack_driver import SIGNING_SECRET, wait_until
+from tests.slack_driver import wait_until
 
 SALES = "+12025550100"
 JANE = "+12025550123"
@@ -130,15 +130,12 @@ def test_a_start_that_fails_posts_nothing_from_the_mirrors_process(
     result = subprocess.run(
         textbot_command("serve", "--port", "0", "--host", "127.0.0.1"),
         cwd=tmp_path,
-        env=clean_environment(
+        env=bot_environment(
+            database_url,
+            fake_slack,
+            fake_twilio,
+            "http://127.0.0.1:9",
             SLACK_BOT_TOKEN="xoxb-revoked",
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=fake_slack.api_url,
-            DATABASE_URL=database_url,
-            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-            TWILIO_API_URL=fake_twilio.url,
-            PUBLIC_URL="http://127.0.0.1:9",
         ),
         capture_output=True,
         text=True,
